@@ -1,0 +1,248 @@
+"""Generation with Hugging Face transformers, on CPU or GPU, with constrained decoding."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessorList,
+    PreTrainedModel,
+)
+
+from dynrag.core.backends.base import GenerationRequest, SamplingParams
+from dynrag.core.constrained import (
+    SelectionConstraint,
+    SelectionGrammar,
+    SelectionLogitsProcessor,
+)
+from dynrag.core.loading import ModelConfig, resolve_model
+from dynrag.core.prompts import Message
+
+__all__ = ["TransformersBackend", "resolve_device", "resolve_dtype"]
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None`` means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """``None`` means bfloat16 on GPU and float32 on CPU.
+
+    Raises:
+        ValueError: an unknown dtype name.
+    """
+    if dtype is None:
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return _DTYPES[dtype.lower()]
+    except KeyError:
+        msg = f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))}"
+        raise ValueError(msg) from None
+
+
+def _load_adapter(folder: Path, config: ModelConfig, **load_kw: Any) -> PreTrainedModel:
+    """Load a LoRA adapter onto its base model and merge it (merged weights decode faster)."""
+    if not config.base_model:
+        msg = f"{folder} holds an adapter but its {folder.name}/dynrag_config.json names no base_model"
+        raise ValueError(msg)
+    try:
+        from peft import PeftModel
+    except ImportError as err:
+        msg = "loading a LoRA adapter needs peft: pip install 'dynrag[train]' (or pip install peft)"
+        raise ImportError(msg) from err
+    base_folder = resolve_model(config.base_model).path
+    base = AutoModelForCausalLM.from_pretrained(base_folder, **load_kw)
+    merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
+    return merged  # type: ignore[no-any-return]
+
+
+class TransformersBackend:
+    """A causal LM from transformers. Thread-safe: one generation runs at a time per backend."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: Any,
+        *,
+        batch_size: int = 8,
+    ) -> None:
+        """Wrap an already loaded model and tokenizer.
+
+        Args:
+            model: A causal LM.
+            tokenizer: Its tokenizer; padding is set to the left here.
+            batch_size: Prompts per forward batch in `generate`.
+        """
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.eos_token_ids = self._eos_ids()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int = 8,
+    ) -> TransformersBackend:
+        """Load a model folder, bundled name or hub id (see `dynrag.core.loading`)."""
+        resolved = resolve_model(name_or_path)
+        dev = resolve_device(device)
+        load_kw: dict[str, Any] = {"dtype": resolve_dtype(dtype, dev)}
+        folder = resolved.path
+        if resolved.config.adapter or (folder / "adapter_config.json").is_file():
+            model = _load_adapter(folder, resolved.config, **load_kw)
+            tok_folder = folder if (folder / "tokenizer_config.json").is_file() else None
+            if tok_folder is None:
+                tok_folder = resolve_model(resolved.config.base_model or "").path
+        else:
+            model = AutoModelForCausalLM.from_pretrained(folder, **load_kw)
+            tok_folder = folder
+        tokenizer = AutoTokenizer.from_pretrained(tok_folder)
+        return cls(model.to(dev), tokenizer, batch_size=batch_size)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return next(self.model.parameters()).device
+
+    def _eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        for value in (gen_eos, self.tokenizer.eos_token_id):
+            if isinstance(value, int):
+                ids.append(value)
+            elif isinstance(value, (list, tuple)):
+                ids.extend(int(v) for v in value)
+        if not ids:
+            msg = "the model has no end-of-sequence token; set tokenizer.eos_token"
+            raise ValueError(msg)
+        return list(dict.fromkeys(ids))
+
+    # -- text ------------------------------------------------------------------------------
+    def render(self, messages: Sequence[Message]) -> str:
+        """The prompt text: the chat template when the tokenizer has one, else plain turns."""
+        if getattr(self.tokenizer, "chat_template", None):
+            text = self.tokenizer.apply_chat_template(
+                list(messages), tokenize=False, add_generation_prompt=True
+            )
+            return str(text)
+        turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+        return "\n\n".join([*turns, "Assistant:"])
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes, without special tokens."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
+        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text, False
+        return self.tokenizer.decode(ids[:max_tokens]), True
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[list[str]]:
+        """Complete each request ``params.n`` times, in batches with left padding.
+
+        Requests are sorted by length so each batch pads little; results come back in order.
+        """
+        prompts = [self.render(r.messages) for r in requests]
+        lengths = [self.count_tokens(p) for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -lengths[i])
+        results: list[list[str]] = [[] for _ in prompts]
+        with self._lock:
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                texts = self._generate_batch(
+                    [prompts[i] for i in batch], [requests[i] for i in batch], params
+                )
+                for j, i in enumerate(batch):
+                    results[i] = texts[j * params.n : (j + 1) * params.n]
+        return results
+
+    @torch.inference_mode()
+    def _generate_batch(
+        self, prompts: list[str], requests: list[GenerationRequest], params: SamplingParams
+    ) -> list[str]:
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(self.device)
+        prompt_length = enc["input_ids"].shape[1]
+        processors = LogitsProcessorList()
+        grammars = [r.grammar for r in requests]
+        if any(g is not None for g in grammars):
+            if not all(g is not None for g in grammars):
+                msg = "a batch must be all constrained or all free"
+                raise ValueError(msg)
+            first = grammars[0]
+            assert first is not None
+            grammar = SelectionGrammar.for_tokenizer(self.tokenizer, first.fmt)
+            constraints = [
+                SelectionConstraint(
+                    fmt=g.fmt,
+                    num_candidates=g.num_candidates,
+                    max_k=g.max_k,
+                    min_k=g.min_k,
+                    allow_none=g.allow_none,
+                )
+                for g in grammars
+                if g is not None
+                for _ in range(params.n)
+            ]
+            processors.append(
+                SelectionLogitsProcessor(grammar, constraints, self.eos_token_ids, prompt_length)
+            )
+        sampling = params.temperature > 0
+        out = self.model.generate(
+            **enc,
+            max_new_tokens=params.max_new_tokens,
+            do_sample=sampling,
+            temperature=params.temperature if sampling else None,
+            top_p=params.top_p if sampling else None,
+            top_k=None,
+            num_return_sequences=params.n,
+            logits_processor=processors,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.eos_token_ids,
+        )
+        new_tokens = out[:, prompt_length:]
+        return [
+            text.strip()
+            for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
+        ]
