@@ -295,7 +295,9 @@ class DynamicReranker:
     def _next_jobs(
         self, jobs: list[_Job], outputs: list[str], states: list[_QueryState]
     ) -> list[_Job]:
-        survivors: dict[int, list[int]] = {}
+        # Per query: the survivors of each window, in the model's order within that window.
+        survivors: dict[int, list[list[int]]] = {}
+        shown: dict[int, int] = {}
         for job, text in zip(jobs, outputs, strict=True):
             st = states[job.query_index]
             st.raw.append(text)
@@ -305,23 +307,35 @@ class DynamicReranker:
                 st.parsed = parsed
                 st.final_candidates = job.candidates
                 continue
-            kept = survivors.setdefault(job.query_index, [])
+            shown[job.query_index] = shown.get(job.query_index, 0) + len(job.candidates)
             if parsed.status == ParseStatus.UNPARSEABLE:
                 st.notes.append("a window's output was unparseable; all its candidates go on")
-                kept.extend(job.candidates)
+                survivors.setdefault(job.query_index, []).append(job.candidates)
             else:
-                kept.extend(job.candidates[i] for i in parsed.indices)
+                chosen = [job.candidates[i] for i in parsed.indices]
+                survivors.setdefault(job.query_index, []).append(chosen)
         next_jobs: list[_Job] = []
-        for index, kept in survivors.items():
+        for index, per_window in survivors.items():
             st = states[index]
-            kept = sorted(set(kept))  # the next round sees survivors in retrieval order
+            kept = sorted(i for window in per_window for i in window)
             if not kept:
                 st.parsed = ParseResult(status=ParseStatus.NONE, notes=["every window said None"])
                 st.final_candidates = []
             elif len(kept) <= self.window_size:
+                # The final round sees the survivors in retrieval order.
                 next_jobs.append(_Job(index, kept, final=True))
-            else:
+            elif len(kept) < shown[index]:
                 next_jobs.extend(self._windows(index, kept))
+            else:
+                # The round kept everything: another would not end. Interleave the windows'
+                # rankings (every window's first choice, then every second...).
+                order = [w[r] for r in range(max(map(len, per_window))) for w in per_window if r < len(w)]
+                st.parsed = ParseResult(
+                    indices=list(range(len(order))),
+                    status=ParseStatus.REPAIRED,
+                    notes=["windows kept every candidate; their rankings were interleaved"],
+                )
+                st.final_candidates = order
         return next_jobs
 
     def _finish(self, st: _QueryState, seconds: float) -> Selection:

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import pytest
+
+from dynrag import Passage, SelectionPolicy, SelectionStatus
+from dynrag.core.parsing import parse_selection
+
+PASSAGES = [Passage(text=f"passage {i} " + "word " * (10 * (i + 1))) for i in range(6)]
+
+
+def words(passage: Passage) -> int:
+    return len(passage.text.split())
+
+
+def test_default_keeps_the_model_choice() -> None:
+    out = SelectionPolicy().apply(parse_selection("[3], [1]", 6), PASSAGES)
+    assert out.indices == [2, 0]
+    assert out.status == SelectionStatus.OK
+
+
+def test_max_k_cuts_the_tail() -> None:
+    out = SelectionPolicy(max_k=2).apply(parse_selection("[3], [1], [5]", 6), PASSAGES)
+    assert out.indices == [2, 0]
+    assert out.status == SelectionStatus.REPAIRED
+
+
+def test_min_k_adds_in_retrieval_order() -> None:
+    out = SelectionPolicy(min_k=3).apply(parse_selection("[3]", 6), PASSAGES)
+    assert out.indices == [2, 0, 1]
+    assert out.status == SelectionStatus.REPAIRED
+
+
+def test_none_is_empty_when_allowed() -> None:
+    out = SelectionPolicy().apply(parse_selection("None", 6), PASSAGES)
+    assert out.indices == []
+    assert out.status == SelectionStatus.NONE
+
+
+def test_none_falls_back_when_empty_not_allowed(caplog: pytest.LogCaptureFixture) -> None:
+    out = SelectionPolicy(allow_empty=False, fallback_k=2).apply(parse_selection("None", 6), PASSAGES)
+    assert out.indices == [0, 1]
+    assert out.status == SelectionStatus.FALLBACK
+    assert "empty selection not allowed" in caplog.text
+
+
+def test_unparseable_falls_back_to_all_by_default(caplog: pytest.LogCaptureFixture) -> None:
+    out = SelectionPolicy().apply(parse_selection("no idea", 6), PASSAGES)
+    assert out.indices == list(range(6))
+    assert out.status == SelectionStatus.FALLBACK
+    assert "unparseable" in caplog.text
+
+
+def test_fallback_respects_max_k() -> None:
+    out = SelectionPolicy(max_k=3).apply(parse_selection("??", 6), PASSAGES)
+    assert out.indices == [0, 1, 2]
+
+
+def test_token_budget_trims_the_tail_but_not_below_min_k() -> None:
+    parsed = parse_selection("[1], [2], [3]", 6)  # costs 12, 22, 32 words
+    out = SelectionPolicy(token_budget=40).apply(parsed, PASSAGES, words)
+    assert out.indices == [0, 1]
+    assert out.status == SelectionStatus.REPAIRED
+    out = SelectionPolicy(token_budget=5, min_k=1).apply(parsed, PASSAGES, words)
+    assert out.indices == [0]
+
+
+def test_token_budget_needs_a_counter() -> None:
+    with pytest.raises(ValueError, match="count_tokens"):
+        SelectionPolicy(token_budget=10).apply(parse_selection("[1]", 6), PASSAGES)
+
+
+def test_inconsistent_bounds_are_rejected() -> None:
+    with pytest.raises(ValueError, match="min_k"):
+        SelectionPolicy(min_k=3, max_k=2)
