@@ -12,10 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from dynrag.core.loading import DEFAULT_MODEL
 from dynrag.core.policy import SelectionPolicy
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
-"""The model used when ``--model`` is not given."""
 
 logger = logging.getLogger("dynrag.cli")
 
@@ -24,7 +23,9 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="folder, bundled name or hub id")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: auto)")
-    parser.add_argument("--batch-size", type=int, default=4, help="prompts per generation batch")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="prompts per batch (default: 8 GPU, 1 CPU)"
+    )
     parser.add_argument("--min-k", type=int, default=0, help="select at least this many")
     parser.add_argument("--max-k", type=int, default=None, help="select at most this many")
     parser.add_argument(
@@ -90,8 +91,9 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     with args.output.open("w", encoding="utf-8") as out, tqdm(
         total=len(rows), desc="rerank", unit="q"
     ) as bar:
-        for start in range(0, len(rows), args.batch_size):
-            chunk = parsed[start : start + args.batch_size]
+        step = args.batch_size or 8
+        for start in range(0, len(rows), step):
+            chunk = parsed[start : start + step]
             try:
                 selections = reranker.rerank_batch([q for q, _ in chunk], [p for _, p in chunk])
             except (TypeError, ValueError) as err:

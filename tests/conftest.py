@@ -97,7 +97,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizer: Any
 def tiny_reranker(tiny_model_dir: Path) -> Any:
     from dynrag import DynamicReranker
 
-    return DynamicReranker.from_pretrained(tiny_model_dir, max_passage_tokens=64)
+    # batch_size 4 so that rerank_batch really pads and batches on CPU.
+    return DynamicReranker.from_pretrained(tiny_model_dir, max_passage_tokens=64, batch_size=4)
 
 
 @pytest.fixture(scope="session")

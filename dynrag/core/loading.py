@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUNDLED_MODELS",
+    "DEFAULT_MODEL",
     "DYNRAG_CONFIG_NAME",
     "ModelConfig",
     "ResolvedModel",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+"""The model used when none is named (CLI, adapters)."""
 
 DYNRAG_CONFIG_NAME = "dynrag_config.json"
 """The file beside a model's weights that tells dynrag how to use it."""

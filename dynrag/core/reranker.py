@@ -99,6 +99,8 @@ class DynamicReranker:
             raise ValueError(msg)
         self.constrained = constrained
         self.max_new_tokens = max_new_tokens
+        self.name_or_path: str | None = None
+        """What the reranker was loaded from (set by `from_pretrained`)."""
 
     @classmethod
     def from_pretrained(
@@ -109,7 +111,7 @@ class DynamicReranker:
         dtype: str | None = None,
         prompt_format: str | PromptFormat | None = None,
         backend: str = "transformers",
-        batch_size: int = 8,
+        batch_size: int | None = None,
         **kwargs: Any,
     ) -> DynamicReranker:
         """Load a reranker from a local folder, a bundled name or a Hugging Face id.
@@ -121,7 +123,8 @@ class DynamicReranker:
             dtype: ``float32`` or ``bfloat16`` (default bfloat16 on GPU, float32 on CPU).
             prompt_format: Override the format recorded in the model's ``dynrag_config.json``.
             backend: ``transformers`` (the only in-process backend in this release).
-            batch_size: Prompts per generation batch.
+            batch_size: Prompts per generation batch (default: 8 on GPU, 1 on CPU, where
+                batching does not pay; see benchmarks/bench_rerank.py).
             **kwargs: Passed to `DynamicReranker.__init__` (``policy``, ``max_passage_tokens``,
                 ``window_size``, ``constrained``...), or policy fields (``min_k``, ``max_k``,
                 ``allow_empty``, ``fallback_k``, ``token_budget``) to build the policy.
@@ -147,7 +150,9 @@ class DynamicReranker:
         kwargs.setdefault("window_size", cfg.window_size)
         if cfg.max_passage_tokens:
             kwargs.setdefault("max_passage_tokens", cfg.max_passage_tokens)
-        return cls(engine, prompt_format=prompt_format or cfg.prompt_format, **kwargs)
+        reranker = cls(engine, prompt_format=prompt_format or cfg.prompt_format, **kwargs)
+        reranker.name_or_path = str(name_or_path)
+        return reranker
 
     # -- public API ------------------------------------------------------------------------
     def rerank(

@@ -114,9 +114,13 @@ class TransformersBackend:
         *,
         device: str | torch.device | None = None,
         dtype: str | torch.dtype | None = None,
-        batch_size: int = 8,
+        batch_size: int | None = None,
     ) -> TransformersBackend:
-        """Load a model folder, bundled name or hub id (see `dynrag.core.loading`)."""
+        """Load a model folder, bundled name or hub id (see `dynrag.core.loading`).
+
+        ``batch_size`` defaults to 8 on GPU and 1 on CPU: on CPU reading the prompt is
+        compute-bound, so batching saves nothing and padding costs 15-30% (benchmarks/).
+        """
         resolved = resolve_model(name_or_path)
         dev = resolve_device(device)
         load_kw: dict[str, Any] = {"dtype": resolve_dtype(dtype, dev)}
@@ -130,6 +134,8 @@ class TransformersBackend:
             model = AutoModelForCausalLM.from_pretrained(folder, **load_kw)
             tok_folder = folder
         tokenizer = AutoTokenizer.from_pretrained(tok_folder)
+        if batch_size is None:
+            batch_size = 8 if dev.type == "cuda" else 1
         return cls(model.to(dev), tokenizer, batch_size=batch_size)
 
     @property

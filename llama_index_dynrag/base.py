@@ -1,0 +1,214 @@
+"""DynamicRAGRerank: a LlamaIndex node postprocessor that keeps the model-chosen passages."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.callbacks import CBEventType, EventPayload
+from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
+from llama_index.core.postprocessor.types import BaseNodePostprocessor
+from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
+
+from dynrag.core.loading import DEFAULT_MODEL
+from dynrag.core.policy import SelectionPolicy
+from dynrag.core.reranker import DynamicReranker
+from dynrag.core.types import Passage, Selection
+
+dispatcher = get_dispatcher(__name__)
+
+ADDED_METADATA_KEYS = ("retrieval_score", "dynrag_rank", "dynrag_k")
+"""Metadata keys added to each returned node (hidden from the LLM and the embedder)."""
+
+
+class DynamicRAGRerank(BaseNodePostprocessor):
+    """Reorders the retrieved nodes and keeps only those the dynamic reranker chooses.
+
+    The model reads the query and every node and writes the ids of the nodes needed, best
+    first: both the order and the number k come from the model, bounded by ``min_k``/``max_k``.
+
+    Each returned node is a new ``NodeWithScore`` over a copy of the node, whose metadata gains
+    ``retrieval_score`` (the score the retriever gave), ``dynrag_rank`` (1 = best) and
+    ``dynrag_k`` (how many were kept); its ``score`` is the reciprocal rank ``1 / dynrag_rank``.
+    The caller's nodes and metadata are never modified.
+
+    Example:
+        .. code-block:: python
+
+            from llama_index_dynrag import DynamicRAGRerank
+
+            rerank = DynamicRAGRerank(model="smollm2-135m-instruct", max_k=5)
+            engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
+    """
+
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="Model folder, bundled name or Hugging Face id the reranker is loaded from.",
+    )
+    min_k: int = Field(default=0, ge=0, description="Keep at least this many nodes.")
+    max_k: int | None = Field(
+        default=None, ge=0, description="Keep at most this many nodes (None: the model decides)."
+    )
+    allow_empty: bool = Field(
+        default=True, description="Whether the model may keep no node at all."
+    )
+    fallback_k: int | None = Field(
+        default=None,
+        ge=0,
+        description="On unusable model output keep this many nodes in retrieval order (None: all).",
+    )
+    token_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cut the kept nodes' tail until they total at most this many tokens.",
+    )
+    metadata_mode: MetadataMode = Field(
+        default=MetadataMode.NONE,
+        description="Which metadata get_content() puts into the text the reranker reads.",
+    )
+    title_key: str = Field(
+        default="title", description="Metadata key holding a node's title, shown to the model."
+    )
+    device: str | None = Field(
+        default=None, description="Device when the reranker is built here (default: auto)."
+    )
+    dtype: str | None = Field(
+        default=None, description="dtype when the reranker is built here (default: auto)."
+    )
+
+    _reranker: DynamicReranker = PrivateAttr()
+
+    def __init__(self, reranker: DynamicReranker | None = None, **kwargs: Any) -> None:
+        """Wrap a loaded `DynamicReranker`, or build one from ``model``.
+
+        Args:
+            reranker: A reranker to share (loaded once, safe to call from several threads).
+            **kwargs: The fields above.
+        """
+        if reranker is not None and "model" not in kwargs and reranker.name_or_path:
+            kwargs["model"] = reranker.name_or_path
+        super().__init__(**kwargs)
+        if reranker is None:
+            reranker = DynamicReranker.from_pretrained(
+                self.model, device=self.device, dtype=self.dtype
+            )
+        self._reranker = reranker
+
+    @classmethod
+    def class_name(cls) -> str:
+        """The name LlamaIndex serializes this component under."""
+        return "DynamicRAGRerank"
+
+    @property
+    def reranker(self) -> DynamicReranker:
+        """The underlying `DynamicReranker`."""
+        return self._reranker
+
+    @property
+    def policy(self) -> SelectionPolicy:
+        """The selection policy built from this postprocessor's fields."""
+        return SelectionPolicy(
+            min_k=self.min_k,
+            max_k=self.max_k,
+            allow_empty=self.allow_empty,
+            fallback_k=self.fallback_k,
+            token_budget=self.token_budget,
+        )
+
+    # -- translation -----------------------------------------------------------------------
+    def _query(self, query_bundle: QueryBundle | None) -> str:
+        if query_bundle is None or not query_bundle.query_str.strip():
+            msg = "DynamicRAGRerank needs a query: pass a QueryBundle with a non-empty query_str"
+            raise ValueError(msg)
+        return query_bundle.query_str
+
+    def _passages(self, nodes: list[NodeWithScore]) -> list[Passage]:
+        passages = []
+        for item in nodes:
+            title = item.node.metadata.get(self.title_key)
+            passages.append(
+                Passage(
+                    text=item.node.get_content(metadata_mode=self.metadata_mode),
+                    title=None if title is None else str(title),
+                )
+            )
+        return passages
+
+    @staticmethod
+    def _results(nodes: list[NodeWithScore], selection: Selection) -> list[NodeWithScore]:
+        results = []
+        for rank, index in enumerate(selection.indices, start=1):
+            original = nodes[index]
+            metadata = copy.deepcopy(original.node.metadata)
+            metadata.update(
+                retrieval_score=original.score, dynrag_rank=rank, dynrag_k=selection.k
+            )
+            hide = list(ADDED_METADATA_KEYS)
+            node = original.node.model_copy(
+                update={
+                    "metadata": metadata,
+                    "excluded_llm_metadata_keys": [
+                        *original.node.excluded_llm_metadata_keys,
+                        *hide,
+                    ],
+                    "excluded_embed_metadata_keys": [
+                        *original.node.excluded_embed_metadata_keys,
+                        *hide,
+                    ],
+                }
+            )
+            results.append(NodeWithScore(node=node, score=1.0 / rank))
+        return results
+
+    def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
+        dispatcher.event(
+            ReRankStartEvent(
+                query=query_bundle, nodes=nodes, top_n=self.max_k or len(nodes), model_name=self.model
+            )
+        )
+
+    def _payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
+        return {
+            EventPayload.NODES: nodes,
+            EventPayload.MODEL_NAME: self.model,
+            EventPayload.QUERY_STR: query,
+            EventPayload.TOP_K: self.max_k or len(nodes),
+        }
+
+    # -- postprocessing --------------------------------------------------------------------
+    def _postprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        query = self._query(query_bundle)
+        if not nodes:
+            return []
+        self._start(nodes, query_bundle)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._payload(nodes, query)
+        ) as event:
+            selection = self._reranker.rerank(query, self._passages(nodes), policy=self.policy)
+            results = self._results(nodes, selection)
+            event.on_end(payload={EventPayload.NODES: results})
+        dispatcher.event(ReRankEndEvent(nodes=results))
+        return results
+
+    @dispatcher.span  # type: ignore[misc]
+    async def _apostprocess_nodes(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
+    ) -> list[NodeWithScore]:
+        query = self._query(query_bundle)
+        if not nodes:
+            return []
+        self._start(nodes, query_bundle)
+        with self.callback_manager.event(
+            CBEventType.RERANKING, payload=self._payload(nodes, query)
+        ) as event:
+            selection = await self._reranker.arerank(
+                query, self._passages(nodes), policy=self.policy
+            )
+            results = self._results(nodes, selection)
+            event.on_end(payload={EventPayload.NODES: results})
+        dispatcher.event(ReRankEndEvent(nodes=results))
+        return results

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynrag import DynamicReranker
+from dynrag.core.loading import DYNRAG_CONFIG_NAME, ModelConfig, resolve_model
+
+
+def test_hub_id_fails_fast_with_the_alternatives(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # An endpoint on loopback where nothing listens: as unreachable as the hub is from CI.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(OSError, match="cannot be reached") as info:
+        DynamicReranker.from_pretrained("gasolsun/DynamicRAG-8B")
+    assert time.perf_counter() - start < 10
+    assert "smollm2-135m-instruct" in str(info.value)
+    assert "local folder" in str(info.value)
+
+
+def test_offline_mode_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(OSError, match="HF_HUB_OFFLINE"):
+        resolve_model("gasolsun/DynamicRAG-7B")
+
+
+def test_neither_folder_nor_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not a model folder"):
+        resolve_model(str(tmp_path / "missing" / "deeper" / "still"))
+    with pytest.raises(ValueError, match="bundled name"):
+        resolve_model("no-such-bundled-model")
+
+
+def test_local_folder_config_sets_prompt_format_and_window(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "trained"
+    folder.mkdir()
+    for item in tiny_model_dir.iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    ModelConfig(prompt_format="dynamicrag-v1", window_size=7, max_passage_tokens=32).write(folder)
+    assert json.loads((folder / DYNRAG_CONFIG_NAME).read_text())["window_size"] == 7
+    rr = DynamicReranker.from_pretrained(folder, max_k=2)
+    assert rr.window_size == 7
+    assert rr.max_passage_tokens == 32
+    assert rr.policy.max_k == 2
+    assert rr.prompt_format.name == "dynamicrag-v1"
+
+
+def test_unknown_prompt_format_is_rejected(tiny_model_dir: Path) -> None:
+    with pytest.raises(ValueError, match="unknown prompt format"):
+        DynamicReranker.from_pretrained(tiny_model_dir, prompt_format="nope")
+
+
+def test_policy_and_policy_fields_together_are_rejected(tiny_model_dir: Path) -> None:
+    from dynrag import SelectionPolicy
+
+    with pytest.raises(ValueError, match="either policy"):
+        DynamicReranker.from_pretrained(tiny_model_dir, policy=SelectionPolicy(), max_k=2)
+
+
+def test_bf16_on_cpu(tiny_model_dir: Path, hotpot_val: list[Any]) -> None:
+    import torch
+
+    rr = DynamicReranker.from_pretrained(tiny_model_dir, dtype="bfloat16", min_k=1)
+    assert next(rr.backend.model.parameters()).dtype == torch.bfloat16  # type: ignore[attr-defined]
+    ex = hotpot_val[0]
+    sel = rr.rerank(ex["question"], ex["passages"])
+    assert 1 <= sel.k <= 10
