@@ -35,9 +35,15 @@ def load_questions(size: int, count: int) -> list[tuple[str, list[dict[str, str]
             (ex["question"], [{"title": t, "text": "".join(s)} for t, s in ex["context"]][:size])
             for ex in data[:count]
         ]
-    rows = [json.loads(line) for line in (SHARED / "musique" / "musique_ans_v1.0_train_subset.jsonl").open()]
+    rows = [
+        json.loads(line)
+        for line in (SHARED / "musique" / "musique_ans_v1.0_train_subset.jsonl").open()
+    ]
     return [
-        (r["question"], [{"title": p["title"], "text": p["paragraph_text"]} for p in r["paragraphs"]][:size])
+        (
+            r["question"],
+            [{"title": p["title"], "text": p["paragraph_text"]} for p in r["paragraphs"]][:size],
+        )
         for r in rows[:count]
     ]
 
@@ -47,7 +53,9 @@ def rss_gb() -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default="smollm2-135m-instruct")
     parser.add_argument("--queries", type=int, default=8)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 20])
@@ -58,7 +66,9 @@ def main() -> None:
     backend: Any = rr.backend
     model, tok = backend.model, backend.tokenizer
     weights_gb = sum(p.numel() * p.element_size() for p in model.parameters()) / 1024**3
-    print(f"model {args.model}: weights {weights_gb:.2f} GB, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {args.model}: weights {weights_gb:.2f} GB, torch threads {torch.get_num_threads()}"
+    )
 
     for size in args.sizes:
         questions = load_questions(size, args.queries)
@@ -86,10 +96,16 @@ def main() -> None:
         rr.rerank_batch([q for q, _ in questions], [p for _, p in questions])
         batch_time = time.perf_counter() - t
         prompt_tokens = enc["input_ids"].shape[1]
-        print(f"\n{size} candidates, {len(questions)} questions (last prompt {prompt_tokens} tokens)")
+        print(
+            f"\n{size} candidates, {len(questions)} questions (last prompt {prompt_tokens} tokens)"
+        )
         print(f"  bare forward pass     mean {statistics.mean(fwd):.2f} s")
-        print(f"  rerank                mean {statistics.mean(ours):.2f} s  (mean k {statistics.mean(k_values):.1f})")
-        print(f"  plain generate        mean {statistics.mean(plain):.2f} s  (last wrote {plain_tokens} tokens)")
+        print(
+            f"  rerank                mean {statistics.mean(ours):.2f} s  (mean k {statistics.mean(k_values):.1f})"
+        )
+        print(
+            f"  plain generate        mean {statistics.mean(plain):.2f} s  (last wrote {plain_tokens} tokens)"
+        )
         print(f"  rerank / forward      {sum(ours) / sum(fwd):.2f}   target <= 1.25")
         print(f"  plain generate / ours {sum(plain) / sum(ours):.2f}   target >= 2")
         print(
@@ -97,8 +113,10 @@ def main() -> None:
             f"   target >= 1.5  (batch {batch_time:.1f} s, sequential {sum(ours):.1f} s)"
         )
     peak = rss_gb()
-    print(f"\npeak RSS {peak:.2f} GB; budget 2 x weights + 1 GB = {2 * weights_gb + 1:.2f} GB;"
-          f" ratio {peak / (2 * weights_gb + 1):.2f}   target <= 1")
+    print(
+        f"\npeak RSS {peak:.2f} GB; budget 2 x weights + 1 GB = {2 * weights_gb + 1:.2f} GB;"
+        f" ratio {peak / (2 * weights_gb + 1):.2f}   target <= 1"
+    )
 
 
 if __name__ == "__main__":

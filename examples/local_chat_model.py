@@ -27,18 +27,28 @@ class LocalChatModel(BaseChatModel):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._generator = AnswerGenerator.from_pretrained(self.model, max_new_tokens=self.max_new_tokens)
+        self._generator = AnswerGenerator.from_pretrained(
+            self.model, max_new_tokens=self.max_new_tokens
+        )
 
     @property
     def _llm_type(self) -> str:
         return "dynrag-local"
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager: Any = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         chat = [{"role": _ROLES.get(m.type, "user"), "content": str(m.content)} for m in messages]
         text = self._generator.chat(chat)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
 
-def local_chat_model(name: str = "smollm2-135m-instruct", max_new_tokens: int = 48) -> LocalChatModel:
+def local_chat_model(
+    name: str = "smollm2-135m-instruct", max_new_tokens: int = 48
+) -> LocalChatModel:
     """A `LocalChatModel` for ``name`` (folder, bundled name or hub id)."""
     return LocalChatModel(model=name, max_new_tokens=max_new_tokens)

@@ -28,16 +28,22 @@ class LocalLLM(CustomLLM):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._generator = AnswerGenerator.from_pretrained(self.model, max_new_tokens=self.max_new_tokens)
+        self._generator = AnswerGenerator.from_pretrained(
+            self.model, max_new_tokens=self.max_new_tokens
+        )
 
     @property
     def metadata(self) -> LLMMetadata:
-        return LLMMetadata(model_name=self.model, num_output=self.max_new_tokens, context_window=8192)
+        return LLMMetadata(
+            model_name=self.model, num_output=self.max_new_tokens, context_window=8192
+        )
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
         return CompletionResponse(text=self._generator.chat([{"role": "user", "content": prompt}]))
 
     @llm_completion_callback()
-    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
         yield self.complete(prompt, formatted=formatted, **kwargs)

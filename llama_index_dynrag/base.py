@@ -142,9 +142,7 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         for rank, index in enumerate(selection.indices, start=1):
             original = nodes[index]
             metadata = copy.deepcopy(original.node.metadata)
-            metadata.update(
-                retrieval_score=original.score, dynrag_rank=rank, dynrag_k=selection.k
-            )
+            metadata.update(retrieval_score=original.score, dynrag_rank=rank, dynrag_k=selection.k)
             hide = list(ADDED_METADATA_KEYS)
             node = original.node.model_copy(
                 update={
@@ -165,7 +163,10 @@ class DynamicRAGRerank(BaseNodePostprocessor):
     def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
         dispatcher.event(
             ReRankStartEvent(
-                query=query_bundle, nodes=nodes, top_n=self.max_k or len(nodes), model_name=self.model
+                query=query_bundle,
+                nodes=nodes,
+                top_n=self.max_k or len(nodes),
+                model_name=self.model,
             )
         )
 
@@ -194,7 +195,7 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         dispatcher.event(ReRankEndEvent(nodes=results))
         return results
 
-    @dispatcher.span  # type: ignore[misc]
+    @dispatcher.span
     async def _apostprocess_nodes(
         self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None = None
     ) -> list[NodeWithScore]:

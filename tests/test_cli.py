@@ -28,7 +28,19 @@ def test_rerank_reads_both_input_shapes(
     ]
     src = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "out" / "sel.jsonl"
-    code = main(["rerank", "--model", str(tiny_model_dir), "--input", str(src), "--output", str(out), "--min-k", "1"])
+    code = main(
+        [
+            "rerank",
+            "--model",
+            str(tiny_model_dir),
+            "--input",
+            str(src),
+            "--output",
+            str(out),
+            "--min-k",
+            "1",
+        ]
+    )
     assert code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [line.get("id") for line in lines] == ["keep-me", None, None]
@@ -43,15 +55,44 @@ def test_rerank_names_file_and_line_of_bad_input(tiny_model_dir: Path, tmp_path:
     src = tmp_path / "bad.jsonl"
     src.write_text('{"query": "q", "passages": ["a"]}\n{not json\n', encoding="utf-8")
     with pytest.raises(SystemExit, match=r"bad.jsonl:2"):
-        main(["rerank", "--model", str(tiny_model_dir), "--input", str(src), "--output", str(tmp_path / "o.jsonl")])
+        main(
+            [
+                "rerank",
+                "--model",
+                str(tiny_model_dir),
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
     src.write_text('{"query": "q", "passages": ["a", 5]}\n', encoding="utf-8")
     with pytest.raises(SystemExit, match=r"bad.jsonl:1: passage 1"):
-        main(["rerank", "--model", str(tiny_model_dir), "--input", str(src), "--output", str(tmp_path / "o.jsonl")])
+        main(
+            [
+                "rerank",
+                "--model",
+                str(tiny_model_dir),
+                "--input",
+                str(src),
+                "--output",
+                str(tmp_path / "o.jsonl"),
+            ]
+        )
 
 
 def test_demo_prints_titles_choices_and_gold(tiny_model_dir: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "dynrag.cli", "demo", "--model", str(tiny_model_dir), "--limit", "2"],
+        [
+            sys.executable,
+            "-m",
+            "dynrag.cli",
+            "demo",
+            "--model",
+            str(tiny_model_dir),
+            "--limit",
+            "2",
+        ],
         capture_output=True,
         text=True,
         check=True,

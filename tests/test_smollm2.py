@@ -21,7 +21,9 @@ def test_bundled_model_reranks_real_questions(
     smollm2: DynamicReranker, hotpot_val: list[Any]
 ) -> None:
     examples = hotpot_val[10:13]
-    sels = smollm2.rerank_batch([e["question"] for e in examples], [e["passages"] for e in examples])
+    sels = smollm2.rerank_batch(
+        [e["question"] for e in examples], [e["passages"] for e in examples]
+    )
     for ex, sel in zip(examples, sels, strict=True):
         assert sel.status in (SelectionStatus.OK, SelectionStatus.NONE)
         assert parse_selection(sel.raw_output, 10).status in (ParseStatus.OK, ParseStatus.NONE)

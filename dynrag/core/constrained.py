@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 from transformers import LogitsProcessor
@@ -35,7 +35,7 @@ def _token_text(token: str) -> str:
 class SelectionGrammar:
     """The tokens of one tokenizer that can take part in one prompt format's selection grammar."""
 
-    _cache: weakref.WeakKeyDictionary[Any, dict[str, SelectionGrammar]] = (
+    _cache: ClassVar[weakref.WeakKeyDictionary[Any, dict[str, SelectionGrammar]]] = (
         weakref.WeakKeyDictionary()
     )
     _lock = threading.Lock()
@@ -156,11 +156,12 @@ class SelectionConstraint:
         return None  # "done": nothing more may be written
 
     def _run(self, text: str) -> State | None:
-        state: State | None = self.state
+        state = self.state
         for char in text:
-            state = self._step(state, char)
-            if state is None:
+            nxt = self._step(state, char)
+            if nxt is None:
                 return None
+            state = nxt
         return state
 
     def accepts(self, text: str) -> bool:
@@ -229,4 +230,4 @@ class SelectionLogitsProcessor(LogitsProcessor):
             if cons.can_end() or not allowed:
                 allowed.extend(self.eos_token_ids)
             mask[row, allowed] = 0.0
-        return scores + mask
+        return scores + mask  # type: ignore[return-value]

@@ -215,7 +215,10 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:
     elif _HUB_ID.match(text) and not path.exists():
         folder, source = _from_hub(text), "hub"
     else:
-        msg = f"{text!r} is not a model folder, a bundled name or a Hugging Face id. {_alternatives()}"
+        msg = (
+            f"{text!r} is not a model folder, a bundled name or a Hugging Face id. "
+            + _alternatives()
+        )
         raise ValueError(msg)
     config = ModelConfig.read(folder) or ModelConfig()
     return ResolvedModel(path=folder, config=config, source=source)

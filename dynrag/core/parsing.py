@@ -57,7 +57,7 @@ def _is_gap(text: str) -> bool:
 
 
 def _first_list(text: str, pattern: re.Pattern[str]) -> list[str] | None:
-    """The digit strings of the first run of ids matched by ``pattern`` that only separators join."""
+    """The digit strings of the first run of ``pattern`` matches joined only by separators."""
     matches = list(pattern.finditer(text))
     if not matches:
         return None

@@ -109,7 +109,7 @@ class GeneratorFormat:
         if passages:
             context = "Retrieved Content:\n" + "\n".join(
                 self.passage_template.format(id=i, title=p.title or "", text=p.text)
-                for i, p in zip(ids, passages)
+                for i, p in zip(ids, passages, strict=False)
             )
         else:
             context = self.empty_context

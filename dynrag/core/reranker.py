@@ -21,6 +21,7 @@ __all__ = ["DynamicReranker"]
 
 logger = logging.getLogger(__name__)
 
+
 @dataclass
 class _Job:
     """One generation: a query and some of its candidates (global positions)."""
@@ -334,7 +335,9 @@ class DynamicReranker:
             else:
                 # The round kept everything: another would not end. Interleave the windows'
                 # rankings (every window's first choice, then every second...).
-                order = [w[r] for r in range(max(map(len, per_window))) for w in per_window if r < len(w)]
+                order = [
+                    w[r] for r in range(max(map(len, per_window))) for w in per_window if r < len(w)
+                ]
                 st.parsed = ParseResult(
                     indices=list(range(len(order))),
                     status=ParseStatus.REPAIRED,

@@ -24,7 +24,7 @@ class Passage(BaseModel):
     """Anything else of the caller's, carried through untouched."""
 
 
-PassageLike = Union[str, Passage, Mapping[str, Any]]
+PassageLike = Union[str, Passage, Mapping[str, Any]]  # noqa: UP007 (a runtime alias on 3.10)
 """What `DynamicReranker.rerank` accepts for one passage."""
 
 

@@ -37,7 +37,9 @@ def test_none_is_empty_when_allowed() -> None:
 
 
 def test_none_falls_back_when_empty_not_allowed(caplog: pytest.LogCaptureFixture) -> None:
-    out = SelectionPolicy(allow_empty=False, fallback_k=2).apply(parse_selection("None", 6), PASSAGES)
+    out = SelectionPolicy(allow_empty=False, fallback_k=2).apply(
+        parse_selection("None", 6), PASSAGES
+    )
     assert out.indices == [0, 1]
     assert out.status == SelectionStatus.FALLBACK
     assert "empty selection not allowed" in caplog.text

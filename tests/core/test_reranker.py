@@ -121,7 +121,11 @@ def test_bad_passage_is_a_type_error_naming_its_position() -> None:
 
 
 def test_mixed_inputs_are_accepted_and_not_mutated() -> None:
-    items: list[Any] = ["plain GOLD2", Passage(text="p", title="T"), {"title": "D", "text": "GOLD1"}]
+    items: list[Any] = [
+        "plain GOLD2",
+        Passage(text="p", title="T"),
+        {"title": "D", "text": "GOLD1"},
+    ]
     before = copy.deepcopy(items)
     sel = DynamicReranker(KeywordBackend()).rerank("q", items)
     assert sel.indices == [2, 0]

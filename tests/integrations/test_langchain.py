@@ -14,7 +14,9 @@ from langchain_dynrag import DynamicRAGRerank
 
 def to_docs(example: dict[str, Any]) -> list[Document]:
     return [
-        Document(page_content=p["text"], metadata={"title": p["title"], "tags": ["hotpot"]}, id=str(i))
+        Document(
+            page_content=p["text"], metadata={"title": p["title"], "tags": ["hotpot"]}, id=str(i)
+        )
         for i, p in enumerate(example["passages"])
     ]
 
@@ -24,7 +26,9 @@ def compressor(tiny_reranker: Any) -> DynamicRAGRerank:
     return DynamicRAGRerank(reranker=tiny_reranker, min_k=1, max_k=5)
 
 
-def test_copies_in_selection_order(compressor: DynamicRAGRerank, tiny_reranker: Any, hotpot_val: list[Any]) -> None:
+def test_copies_in_selection_order(
+    compressor: DynamicRAGRerank, tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
     for ex in hotpot_val[:5]:
         docs = to_docs(ex)
         before = copy.deepcopy(docs)
@@ -78,7 +82,9 @@ def test_callbacks_are_honoured(compressor: DynamicRAGRerank, hotpot_val: list[A
     assert rec.ends[0]["documents"] == out
 
 
-def test_concurrent_calls_match_sequential(compressor: DynamicRAGRerank, hotpot_val: list[Any]) -> None:
+def test_concurrent_calls_match_sequential(
+    compressor: DynamicRAGRerank, hotpot_val: list[Any]
+) -> None:
     examples = hotpot_val[:6]
 
     def run(ex: dict[str, Any]) -> list[str]:
@@ -89,7 +95,9 @@ def test_concurrent_calls_match_sequential(compressor: DynamicRAGRerank, hotpot_
         assert list(pool.map(run, examples)) == expected
 
     async def gather() -> list[list[str]]:
-        outs = await asyncio.gather(*(compressor.acompress_documents(to_docs(ex), ex["question"]) for ex in examples))
+        outs = await asyncio.gather(
+            *(compressor.acompress_documents(to_docs(ex), ex["question"]) for ex in examples)
+        )
         return [[d.page_content for d in o] for o in outs]
 
     assert asyncio.run(gather()) == expected
@@ -108,7 +116,13 @@ def test_retrieval_chain_with_real_models(
     from local_chat_model import local_chat_model
 
     store = InMemoryVectorStore(HuggingFaceEmbeddings(model_name=minilm_path))
-    store.add_documents([Document(page_content=p["text"], metadata={"title": p["title"]}) for ex in qa_examples for p in ex["passages"]])
+    store.add_documents(
+        [
+            Document(page_content=p["text"], metadata={"title": p["title"]})
+            for ex in qa_examples
+            for p in ex["passages"]
+        ]
+    )
     base = store.as_retriever(search_kwargs={"k": 10})
     compressor = DynamicRAGRerank(reranker=smollm2_reranker, min_k=1, max_k=3)
     retriever = ContextualCompressionRetriever(base_compressor=compressor, base_retriever=base)
@@ -124,16 +138,23 @@ def test_retrieval_chain_with_real_models(
     assert [d.page_content for d in adocs] == [d.page_content for d in docs]
 
     prompt = ChatPromptTemplate.from_messages(
-        [("system", "Answer from the context in a short phrase."), ("human", "Context:\n{context}\n\nQuestion: {question}")]
+        [
+            ("system", "Answer from the context in a short phrase."),
+            ("human", "Context:\n{context}\n\nQuestion: {question}"),
+        ]
     )
     chain = (
-        {"context": retriever | (lambda ds: "\n\n".join(d.page_content for d in ds)), "question": RunnablePassthrough()}
+        {
+            "context": retriever | (lambda ds: "\n\n".join(d.page_content for d in ds)),
+            "question": RunnablePassthrough(),
+        }
         | prompt
         | local_chat_model(max_new_tokens=24)
         | StrOutputParser()
     )
     answer = chain.invoke(qa_examples[1]["question"])
-    assert isinstance(answer, str) and answer.strip()
+    assert isinstance(answer, str)
+    assert answer.strip()
     assert "<|im_start|>" not in answer
     aanswer = asyncio.run(chain.ainvoke(qa_examples[1]["question"]))
     assert aanswer == answer

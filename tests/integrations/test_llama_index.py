@@ -40,7 +40,9 @@ def test_output_is_the_selection_in_order_with_metadata(
         before = copy.deepcopy(nodes)
         out = rerank.postprocess_nodes(nodes, query_str=ex["question"])
         sel = tiny_reranker.rerank(ex["question"], ex["passages"], policy=rerank.policy)
-        assert [n.node.get_content() for n in out] == [ex["passages"][i]["text"] for i in sel.indices]
+        assert [n.node.get_content() for n in out] == [
+            ex["passages"][i]["text"] for i in sel.indices
+        ]
         for rank, (n, i) in enumerate(zip(out, sel.indices, strict=True), start=1):
             assert n.node.metadata["title"] == ex["passages"][i]["title"]
             assert n.node.metadata["source"] == "hotpot"
@@ -55,7 +57,10 @@ def test_output_is_the_selection_in_order_with_metadata(
 
 
 def test_k_comes_from_the_model(rerank: DynamicRAGRerank, hotpot_val: list[Any]) -> None:
-    ks = {len(rerank.postprocess_nodes(to_nodes(ex), query_str=ex["question"])) for ex in hotpot_val[:10]}
+    ks = {
+        len(rerank.postprocess_nodes(to_nodes(ex), query_str=ex["question"]))
+        for ex in hotpot_val[:10]
+    }
     assert len(ks) > 1
 
 
@@ -90,10 +95,10 @@ def test_events_and_legacy_callback(tiny_reranker: Any, hotpot_val: list[Any]) -
     asyncio.run(rerank.apostprocess_nodes(to_nodes(ex), query_str=ex["question"]))
     starts = [e for e in recorder.events if isinstance(e, ReRankStartEvent)]
     ends = [e for e in recorder.events if isinstance(e, ReRankEndEvent)]
-    assert len(starts) >= 2 and starts[-1].top_n == 3
-    assert len(ends) >= 2 and [n.node.get_content() for n in ends[-2].nodes] == [
-        n.node.get_content() for n in out
-    ]
+    assert len(starts) >= 2
+    assert starts[-1].top_n == 3
+    assert len(ends) >= 2
+    assert [n.node.get_content() for n in ends[-2].nodes] == [n.node.get_content() for n in out]
     pairs = debug.get_event_pairs(CBEventType.RERANKING)
     assert len(pairs) == 2
 
@@ -101,9 +106,11 @@ def test_events_and_legacy_callback(tiny_reranker: Any, hotpot_val: list[Any]) -
 def test_round_trip_without_the_model(rerank: DynamicRAGRerank, tiny_model_dir: Any) -> None:
     data = rerank.to_dict()
     assert data["class_name"] == "DynamicRAGRerank"
-    assert data["max_k"] == 5 and data["min_k"] == 1
+    assert data["max_k"] == 5
+    assert data["min_k"] == 1
     assert data["model"] == str(tiny_model_dir)
-    assert "_reranker" not in data and "reranker" not in data
+    assert "_reranker" not in data
+    assert "reranker" not in data
     clone = DynamicRAGRerank.from_dict(data)
     assert clone.max_k == 5
     assert clone.reranker is not rerank.reranker  # built anew from `model`
@@ -113,7 +120,10 @@ def test_concurrent_calls_match_sequential(rerank: DynamicRAGRerank, hotpot_val:
     examples = hotpot_val[:6]
 
     def run(ex: dict[str, Any]) -> list[str]:
-        return [n.node.get_content() for n in rerank.postprocess_nodes(to_nodes(ex), query_str=ex["question"])]
+        return [
+            n.node.get_content()
+            for n in rerank.postprocess_nodes(to_nodes(ex), query_str=ex["question"])
+        ]
 
     expected = [run(ex) for ex in examples]
     with ThreadPoolExecutor(4) as pool:
@@ -121,7 +131,10 @@ def test_concurrent_calls_match_sequential(rerank: DynamicRAGRerank, hotpot_val:
 
     async def gather() -> list[list[str]]:
         outs = await asyncio.gather(
-            *(rerank.apostprocess_nodes(to_nodes(ex), query_bundle=QueryBundle(ex["question"])) for ex in examples)
+            *(
+                rerank.apostprocess_nodes(to_nodes(ex), query_bundle=QueryBundle(ex["question"]))
+                for ex in examples
+            )
         )
         return [[n.node.get_content() for n in o] for o in outs]
 

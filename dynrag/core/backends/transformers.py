@@ -66,7 +66,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
 def _load_adapter(folder: Path, config: ModelConfig, **load_kw: Any) -> PreTrainedModel:
     """Load a LoRA adapter onto its base model and merge it (merged weights decode faster)."""
     if not config.base_model:
-        msg = f"{folder} holds an adapter but its {folder.name}/dynrag_config.json names no base_model"
+        msg = f"{folder} holds an adapter but its dynrag_config.json names no base_model"
         raise ValueError(msg)
     try:
         from peft import PeftModel
@@ -76,7 +76,7 @@ def _load_adapter(folder: Path, config: ModelConfig, **load_kw: Any) -> PreTrain
     base_folder = resolve_model(config.base_model).path
     base = AutoModelForCausalLM.from_pretrained(base_folder, **load_kw)
     merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
-    return merged  # type: ignore[no-any-return]
+    return merged
 
 
 class TransformersBackend:
@@ -136,7 +136,8 @@ class TransformersBackend:
         tokenizer = AutoTokenizer.from_pretrained(tok_folder)
         if batch_size is None:
             batch_size = 8 if dev.type == "cuda" else 1
-        return cls(model.to(dev), tokenizer, batch_size=batch_size)
+        model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() oddly
+        return cls(model, tokenizer, batch_size=batch_size)
 
     @property
     def device(self) -> torch.device:
