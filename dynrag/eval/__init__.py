@@ -1,0 +1,1 @@
+"""`dynrag eval`: dynamic k against fixed-k baselines on real multi-hop QA."""

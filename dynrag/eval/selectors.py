@@ -205,7 +205,10 @@ def parse_selector_spec(spec: str) -> list[tuple[str, list[str]]]:
     for raw in (part.strip() for part in spec.split(",")):
         if not raw:
             continue
-        if re.fullmatch(r"\d+(\.\d+)?", raw) and items and items[-1][1]:
+        if re.fullmatch(r"\d+(\.\d+)?", raw):
+            if not items or not items[-1][1]:
+                msg = f"cannot read selector {raw!r} in {spec!r}: a number must follow name:value"
+                raise ValueError(msg)
             items[-1][1].append(raw)
             continue
         match = _ITEM.match(raw)

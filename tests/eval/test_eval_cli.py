@@ -1,0 +1,190 @@
+"""`dynrag eval` end to end on every supported format, with tiny real models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynrag.cli import main
+from dynrag.eval.metrics import exact_match, token_f1
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _ctxs_file(tmp_path: Path) -> Path:
+    rows = []
+    for line in (SHARED_DATA / "hotpotqa/hotpot_dev_retrieved.jsonl").read_text().splitlines()[:3]:
+        r = json.loads(line)
+        ctxs = [{"title": t, "text": "".join(s)} for t, s in r["context"]]
+        rows.append({"question": r["question"], "answers": [r["answer"]], "ctxs": ctxs})
+    path = tmp_path / "ctxs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "hotpotqa/hotpot_dev_distractor_val.json",
+        "hotpotqa/hotpot_dev_retrieved.jsonl",
+        "2wikimultihopqa/2wikimultihopqa_dev_subset.json",
+        "musique/musique_ans_v1.0_train_subset.jsonl",
+        "ctxs",
+    ],
+)
+def test_eval_report_reproduces_from_records(
+    data: str, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNRAG_CACHE", str(tmp_path / "cache"))
+    path = _ctxs_file(tmp_path) if data == "ctxs" else SHARED_DATA / data
+    out = tmp_path / "report"
+    code = main(
+        [
+            "eval",
+            "--data",
+            str(path),
+            "--limit",
+            "3",
+            "--reranker",
+            str(tiny_model_dir),
+            "--generator",
+            str(tiny_model_dir),
+            "--selectors",
+            "dynamic,all,first-k:1,embed-k:1,2,bm25-k:1,embed-threshold:0.3,oracle",
+            "--max-new-tokens",
+            "6",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    has_gold = data != "ctxs"
+    expected = {
+        "dynamic[" + tiny_model_dir.name + "]",
+        "all",
+        "first-k:1",
+        "embed-k:1",
+        "embed-k:2",
+        "bm25-k:1",
+        "embed-threshold:0.3",
+    }
+    if has_gold:
+        expected.add("oracle")
+    assert set(report["summary"]) == expected
+    for name, summary in report["summary"].items():
+        rows = [r for r in report["records"] if r["selector"] == name]
+        assert len(rows) == summary["questions"] == 3
+        for r in rows:
+            assert {
+                "question",
+                "answers",
+                "selected",
+                "prediction",
+                "em",
+                "f1",
+                "gold_logprob",
+            } <= set(r)
+            assert r["em"] == exact_match(r["prediction"], r["answers"])
+            assert r["f1"] == token_f1(r["prediction"], r["answers"])
+            assert r["k"] == len(r["selected"])
+        for metric in ("em", "f1", "accuracy", "gold_logprob", "k", "context_tokens"):
+            values = [r[metric] for r in rows]
+            assert summary["means"][metric] == pytest.approx(sum(values) / len(values))
+        if has_gold:
+            assert summary["means"]["sel_f1"] == pytest.approx(sum(r["sel_f1"] for r in rows) / 3)
+        else:
+            assert summary["means"]["sel_f1"] is None
+    first_k = [r for r in report["records"] if r["selector"] == "first-k:1"]
+    assert all(r["selected"] == [0] for r in first_k)
+    assert (out / "k_histogram.png").stat().st_size > 1000
+    assert (out / "f1_vs_tokens.png").stat().st_size > 1000
+    assert "| selector |" in (out / "report.md").read_text()
+
+
+def test_generations_are_cached(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNRAG_CACHE", str(tmp_path / "cache"))
+    args = [
+        "eval",
+        "--data",
+        str(SHARED_DATA / "hotpotqa/hotpot_dev_distractor_val.json"),
+        "--limit",
+        "2",
+        "--generator",
+        str(tiny_model_dir),
+        "--selectors",
+        "first-k:1,all",
+        "--max-new-tokens",
+        "4",
+    ]
+    main([*args, "--out", str(tmp_path / "a")])
+    cache_files = list((tmp_path / "cache" / "generations").iterdir())
+    assert len(cache_files) == 1
+    lines = cache_files[0].read_text().splitlines()
+    assert len(lines) == 8  # 2 questions x 2 selectors x (answer + gold log-prob)
+    main([*args, "--out", str(tmp_path / "b")])
+    assert cache_files[0].read_text().splitlines() == lines
+    a = json.loads((tmp_path / "a" / "report.json").read_text())["records"]
+    b = json.loads((tmp_path / "b" / "report.json").read_text())["records"]
+    assert [r["prediction"] for r in a] == [r["prediction"] for r in b]
+
+
+def test_bad_selector_and_bad_file(tiny_model_dir: Path, tmp_path: Path) -> None:
+    data = SHARED_DATA / "hotpotqa/hotpot_dev_distractor_val.json"
+    with pytest.raises(SystemExit, match="unknown selector"):
+        main(
+            [
+                "eval",
+                "--data",
+                str(data),
+                "--limit",
+                "1",
+                "--generator",
+                str(tiny_model_dir),
+                "--selectors",
+                "magic",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    with pytest.raises(SystemExit, match="needs a value"):
+        main(
+            [
+                "eval",
+                "--data",
+                str(data),
+                "--limit",
+                "1",
+                "--generator",
+                str(tiny_model_dir),
+                "--selectors",
+                "embed-k",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    with pytest.raises(SystemExit, match="bad.jsonl:1"):
+        main(["eval", "--data", str(bad), "--out", str(tmp_path)])
+
+
+def test_selector_spec_parsing() -> None:
+    from dynrag.eval.selectors import parse_selector_spec
+
+    assert parse_selector_spec("dynamic,all,first-k:2,embed-k:1,2,3,5,bm25-k:2,oracle") == [
+        ("dynamic", []),
+        ("all", []),
+        ("first-k", ["2"]),
+        ("embed-k", ["1", "2", "3", "5"]),
+        ("bm25-k", ["2"]),
+        ("oracle", []),
+    ]
+    assert parse_selector_spec("embed-threshold:0.4,0.5") == [("embed-threshold", ["0.4", "0.5"])]
+    with pytest.raises(ValueError, match="cannot read"):
+        parse_selector_spec("all,3")
