@@ -83,7 +83,7 @@ def selection_prf(selected: Sequence[int], gold: Sequence[int]) -> tuple[float, 
 
 
 def ndcg(selected: Sequence[int], gold: Sequence[int]) -> float:
-    """Normalised DCG of the selected list (binary relevance), against the ideal order of the gold."""
+    """Normalised DCG of the selected list (binary relevance) against the ideal order."""
     relevant = set(gold)
     if not relevant:
         return 1.0 if not selected else 0.0

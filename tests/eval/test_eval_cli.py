@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -170,7 +169,7 @@ def test_bad_selector_and_bad_file(tiny_model_dir: Path, tmp_path: Path) -> None
         )
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{oops\n")
-    with pytest.raises(SystemExit, match="bad.jsonl:1"):
+    with pytest.raises(SystemExit, match=r"bad\.jsonl:1"):
         main(["eval", "--data", str(bad), "--out", str(tmp_path)])
 
 

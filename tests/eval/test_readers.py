@@ -23,7 +23,9 @@ def test_shared_files(relative: str, fmt: str, candidates: int | None) -> None:
     examples = read_examples(SHARED_DATA / relative, limit=20)
     assert len(examples) == 20
     for ex in examples:
-        assert ex.question and ex.answers and ex.gold is not None
+        assert ex.question
+        assert ex.answers
+        assert ex.gold is not None
         assert all(0 <= i < len(ex.passages) for ex in examples for i in ex.gold or [])
         if candidates:
             assert len(ex.passages) == candidates
