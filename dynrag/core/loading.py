@@ -30,6 +30,7 @@ __all__ = [
     "BUNDLED_MODELS",
     "DEFAULT_MODEL",
     "DYNRAG_CONFIG_NAME",
+    "RELEASED_CHECKPOINTS",
     "ModelConfig",
     "ResolvedModel",
     "cache_dir",
@@ -163,6 +164,14 @@ BUNDLED_MODELS: dict[str, Callable[[], Path]] = {
 """Names that need no network, each mapped to a function returning the model's folder."""
 
 
+RELEASED_CHECKPOINTS: dict[str, ModelConfig] = {
+    "gasolsun/DynamicRAG-7B": ModelConfig(prompt_format="dynamicrag-v1", window_size=20),
+    "gasolsun/DynamicRAG-8B": ModelConfig(prompt_format="dynamicrag-v1", window_size=40),
+}
+"""The released DynamicRAG checkpoints: their prompt format and the candidates they saw (4k and
+8k context). Used when the downloaded folder has no ``dynrag_config.json``."""
+
+
 def _hub_reachable(timeout: float = 3.0) -> bool:
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
     parsed = urlparse(endpoint)
@@ -220,5 +229,5 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:
             + _alternatives()
         )
         raise ValueError(msg)
-    config = ModelConfig.read(folder) or ModelConfig()
+    config = ModelConfig.read(folder) or RELEASED_CHECKPOINTS.get(text) or ModelConfig()
     return ResolvedModel(path=folder, config=config, source=source)

@@ -64,7 +64,8 @@ class Selection(BaseModel):
     num_candidates: int = 0
     """How many passages the reranker was given."""
     rerank_seconds: float = 0.0
-    """Wall time spent producing this selection (model calls included)."""
+    """Wall time spent producing this selection (for `rerank_batch`, the batch's time divided by
+    its queries)."""
     model_calls: int = 0
     """How many generations were needed (more than one when candidates exceed the window)."""
 

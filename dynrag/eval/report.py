@@ -59,7 +59,11 @@ def markdown_table(summaries: Sequence[SelectorSummary]) -> str:
 def _plots(
     out: Path, records: Sequence[QuestionRecord], summaries: Sequence[SelectorSummary]
 ) -> list[str]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as err:
+        msg = "plots need matplotlib: pip install 'dynrag[eval]'"
+        raise ImportError(msg) from err
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
