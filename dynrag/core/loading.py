@@ -195,8 +195,16 @@ def _from_hub(repo_id: str) -> Path:
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+    # Read the cache location now, not at huggingface_hub's import, so that it can be changed.
+    hub_cache = os.environ.get("HF_HUB_CACHE") or (
+        os.path.join(os.environ["HF_HOME"], "hub") if os.environ.get("HF_HOME") else None
+    )
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
+        return Path(
+            snapshot_download(
+                repo_id, allow_patterns=patterns, local_files_only=True, cache_dir=hub_cache
+            )
+        )
     except Exception:  # not in the local Hugging Face cache: try the hub below
         logger.debug("%s is not in the local Hugging Face cache", repo_id)
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
@@ -205,7 +213,7 @@ def _from_hub(repo_id: str) -> Path:
         msg = f"cannot load {repo_id!r}: {why} and it is not in the local cache. {_alternatives()}"
         raise OSError(msg)
     logger.info("downloading %s from the Hugging Face hub", repo_id)
-    return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    return Path(snapshot_download(repo_id, allow_patterns=patterns, cache_dir=hub_cache))
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:

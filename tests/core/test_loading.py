@@ -76,3 +76,29 @@ def test_bf16_on_cpu(tiny_model_dir: Path, hotpot_val: list[Any]) -> None:
     ex = hotpot_val[0]
     sel = rr.rerank(ex["question"], ex["passages"])
     assert 1 <= sel.k <= 10
+
+
+def test_hub_id_from_the_local_cache_gets_its_release_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_model_dir: Path, hotpot_val: list[Any]
+) -> None:
+    # Lay the tiny model out as the Hugging Face cache holds a downloaded repository.
+    revision = "0" * 40
+    repo = tmp_path / "hf" / "hub" / "models--gasolsun--DynamicRAG-8B"
+    snapshot = repo / "snapshots" / revision
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    for item in tiny_model_dir.iterdir():
+        if item.name != "dynrag_config.json":
+            (snapshot / item.name).write_bytes(item.read_bytes())
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    resolved = resolve_model("gasolsun/DynamicRAG-8B")
+    assert resolved.source == "hub"
+    assert resolved.path == snapshot
+    assert resolved.config.window_size == 40
+    rr = DynamicReranker.from_pretrained("gasolsun/DynamicRAG-8B", min_k=1)
+    assert rr.window_size == 40
+    ex = hotpot_val[0]
+    assert rr.rerank(ex["question"], ex["passages"]).k >= 1
