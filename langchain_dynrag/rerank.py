@@ -76,13 +76,7 @@ class DynamicRAGRerank(BaseDocumentCompressor):
     @property
     def policy(self) -> SelectionPolicy:
         """The selection policy built from this compressor's fields."""
-        return SelectionPolicy(
-            min_k=self.min_k,
-            max_k=self.max_k,
-            allow_empty=self.allow_empty,
-            fallback_k=self.fallback_k,
-            token_budget=self.token_budget,
-        )
+        return SelectionPolicy.model_validate(self, from_attributes=True)
 
     def _passages(self, documents: Sequence[Document]) -> list[Passage]:
         passages = []

@@ -109,13 +109,7 @@ class DynamicRAGRerank(BaseNodePostprocessor):
     @property
     def policy(self) -> SelectionPolicy:
         """The selection policy built from this postprocessor's fields."""
-        return SelectionPolicy(
-            min_k=self.min_k,
-            max_k=self.max_k,
-            allow_empty=self.allow_empty,
-            fallback_k=self.fallback_k,
-            token_budget=self.token_budget,
-        )
+        return SelectionPolicy.model_validate(self, from_attributes=True)
 
     # -- translation -----------------------------------------------------------------------
     def _query(self, query_bundle: QueryBundle | None) -> str:

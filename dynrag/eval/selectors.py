@@ -90,38 +90,23 @@ class _Scored:
 
 
 @dataclass
-class TopK:
-    """The k best candidates by a score (MiniLM cosine, BM25)."""
+class Ranked:
+    """Candidates ranked by a score (MiniLM cosine, BM25), cut to the top ``k`` or at a cutoff."""
 
     name: str
     scored: _Scored
-    k: int
+    k: int | None = None
+    cutoff: float | None = None
 
     def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
-        """The ``k`` highest-scoring positions, best first."""
+        """The best-scoring positions, best first."""
         out = []
         for ex in examples:
             scores, seconds = self.scored(ex)
             order = sorted(range(len(scores)), key=lambda i: -scores[i])
+            if self.cutoff is not None:
+                order = [i for i in order if scores[i] >= self.cutoff]
             out.append(Choice(order[: self.k], seconds))
-        return out
-
-
-@dataclass
-class Threshold:
-    """Every candidate whose score reaches a cutoff, best first."""
-
-    name: str
-    scored: _Scored
-    cutoff: float
-
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
-        """Positions scoring at least ``cutoff``, best first."""
-        out = []
-        for ex in examples:
-            scores, seconds = self.scored(ex)
-            order = sorted(range(len(scores)), key=lambda i: -scores[i])
-            out.append(Choice([i for i in order if scores[i] >= self.cutoff], seconds))
         return out
 
 
@@ -259,13 +244,13 @@ def build_selectors(
             selectors.extend(FirstK(int(p)) for p in params)
         elif name == "embed-k":
             embed = embed or minilm_scorer(embed_model)
-            selectors.extend(TopK(f"embed-k:{p}", embed, int(p)) for p in params)
+            selectors.extend(Ranked(f"embed-k:{p}", embed, k=int(p)) for p in params)
         elif name == "embed-threshold":
             embed = embed or minilm_scorer(embed_model)
-            selectors.extend(Threshold(f"embed-threshold:{p}", embed, float(p)) for p in params)
+            selectors.extend(Ranked(f"embed-threshold:{p}", embed, cutoff=float(p)) for p in params)
         elif name == "bm25-k":
             bm25 = bm25 or bm25_scorer()
-            selectors.extend(TopK(f"bm25-k:{p}", bm25, int(p)) for p in params)
+            selectors.extend(Ranked(f"bm25-k:{p}", bm25, k=int(p)) for p in params)
         else:
             msg = (
                 f"unknown selector {name!r}; known: dynamic, all, first-k, embed-k, bm25-k, "
