@@ -102,3 +102,40 @@ def test_hub_id_from_the_local_cache_gets_its_release_settings(
     assert rr.window_size == 40
     ex = hotpot_val[0]
     assert rr.rerank(ex["question"], ex["passages"]).k >= 1
+
+
+def test_lora_adapter_folder_loads_onto_its_base(
+    tiny_model_dir: Path, tmp_path: Path, hotpot_val: list[Any]
+) -> None:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():  # a non-zero adapter, so that merging changes the weights
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.fill_(0.05)
+    adapter_dir = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter_dir)
+    ModelConfig(base_model=str(tiny_model_dir), adapter=True, window_size=12).write(adapter_dir)
+
+    rr = DynamicReranker.from_pretrained(adapter_dir, min_k=1)
+    assert rr.window_size == 12
+    merged = rr.backend.model  # type: ignore[attr-defined]
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    q_merged = merged.model.layers[0].self_attn.q_proj.weight
+    q_plain = plain.model.layers[0].self_attn.q_proj.weight
+    assert not torch.allclose(q_merged, q_plain)
+    ex = hotpot_val[0]
+    assert rr.rerank(ex["question"], ex["passages"]).k >= 1
+
+
+def test_adapter_without_base_model_is_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text("{}")
+    ModelConfig(adapter=True).write(folder)
+    with pytest.raises(ValueError, match="names no base_model"):
+        DynamicReranker.from_pretrained(folder)
