@@ -84,13 +84,16 @@ def detect_format(record: Any) -> str:
     raise ValueError(msg)
 
 
-def _answers(value: Any, *more: Any) -> list[str]:
+def _answers(*values: Any) -> list[str]:
+    """Gold answers from strings, numbers and (nested) lists of them, without duplicates."""
     answers: list[str] = []
-    for item in (value, *more):
-        if isinstance(item, str):
-            answers.append(item)
-        elif isinstance(item, list):
-            answers.extend(str(a) for a in item if isinstance(a, (str, int, float)))
+    stack = list(reversed(values))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (str, int, float)) and not isinstance(item, bool):
+            answers.append(str(item))
+        elif isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
     return list(dict.fromkeys(a for a in answers if a.strip()))
 
 

@@ -69,3 +69,10 @@ def test_unknown_format_name() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         read_examples(SHARED_DATA / "hotpotqa/hotpot_dev_distractor_val.json", format="squad")
     assert detect_format({"question": "q", "ctxs": []}) == "ctxs"
+
+
+def test_nested_and_numeric_answers(tmp_path: Path) -> None:
+    path = tmp_path / "asqa.jsonl"
+    row = {"question": "q", "answers": [["a", "b"], ["b", 1999]], "docs": [{"text": "x"}]}
+    path.write_text(json.dumps(row) + "\n")
+    assert read_examples(path)[0].answers == ["a", "b", "1999"]
