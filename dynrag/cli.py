@@ -207,6 +207,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the reranker over HTTP until interrupted."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise SystemExit("dynrag serve needs uvicorn: pip install 'dynrag[serve]'") from None
+    from dynrag.serve.app import create_app
+
+    app = create_app(
+        _load(args), max_body_bytes=args.max_body_bytes, max_documents=args.max_documents
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dynrag``."""
     parser = argparse.ArgumentParser(
@@ -249,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dtype", default=None)
     ev.add_argument("--out", type=Path, required=True, help="folder for the report")
     ev.set_defaults(func=cmd_eval)
+
+    serve = sub.add_parser("serve", help="serve the reranker over HTTP (POST /v1/rerank)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-body-bytes", type=int, default=2_000_000)
+    serve.add_argument("--max-documents", type=int, default=200)
+    _add_model_args(serve)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

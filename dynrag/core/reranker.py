@@ -118,8 +118,8 @@ class DynamicReranker:
         """Load a reranker from a local folder, a bundled name or a Hugging Face id.
 
         Args:
-            name_or_path: A model folder, a bundled name (``smollm2-135m-instruct``) or a hub id
-                such as ``gasolsun/DynamicRAG-8B``.
+            name_or_path: A model folder, a bundled name (``smollm2-135m-instruct``), a hub id
+                such as ``gasolsun/DynamicRAG-8B``, or the URL of a ``dynrag serve`` server.
             device: ``cpu``, ``cuda``, ``cuda:1``...; default CUDA when available.
             dtype: ``float32`` or ``bfloat16`` (default bfloat16 on GPU, float32 on CPU).
             prompt_format: Override the format recorded in the model's ``dynrag_config.json``.
@@ -132,6 +132,14 @@ class DynamicReranker:
         """
         from dynrag.core.loading import resolve_model
 
+        if str(name_or_path).startswith(("http://", "https://")):
+            from dynrag.serve.remote import RemoteReranker
+
+            policy_kw = {
+                k: kwargs.pop(k) for k in list(kwargs) if k in SelectionPolicy.model_fields
+            }
+            policy = kwargs.pop("policy", None) or SelectionPolicy(**policy_kw)
+            return RemoteReranker(str(name_or_path), policy=policy, **kwargs)
         if backend != "transformers":
             msg = f"unknown backend {backend!r}; this release has 'transformers'"
             raise ValueError(msg)

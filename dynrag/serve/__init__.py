@@ -1,0 +1,1 @@
+"""`dynrag serve`: the reranker behind HTTP, and a client that uses it by URL."""
