@@ -1,4 +1,7 @@
-"""Every Python snippet in the README runs as written, from the repository root."""
+"""Every ```python snippet in the README runs as written, from the repository root.
+
+Snippets that need something outside (a running server, a GPU) are fenced as ```py instead.
+"""
 
 from __future__ import annotations
 

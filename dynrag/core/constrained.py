@@ -10,6 +10,7 @@ tokens rather than the whole vocabulary.
 
 from __future__ import annotations
 
+import re
 import threading
 import weakref
 from collections.abc import Sequence
@@ -231,3 +232,61 @@ class SelectionLogitsProcessor(LogitsProcessor):
                 allowed.extend(self.eos_token_ids)
             mask[row, allowed] = 0.0
         return scores + mask  # type: ignore[return-value]
+
+
+def _rx(text: str) -> str:
+    """Escape regex metacharacters only (some structured-output engines reject an escaped space)."""
+    return re.sub(r"([\\.^$*+?{}\[\]|()])", r"\\\1", text)
+
+
+def _id_alternatives(num_candidates: int) -> list[str]:
+    return [str(i) for i in range(num_candidates, 0, -1)]  # longest first for regex engines
+
+
+def selection_regex(
+    fmt: PromptFormat,
+    num_candidates: int,
+    max_k: int | None = None,
+    min_k: int = 0,
+    allow_none: bool = True,
+) -> str:
+    """A regular expression of the selection grammar, for servers with regex-structured output.
+
+    A regex cannot forbid repeated ids; duplicates are dropped after decoding by the parser.
+    """
+    cap = num_candidates if max_k is None else min(max_k, num_candidates)
+    ids = "|".join(_id_alternatives(num_candidates))
+    item = f"{_rx(fmt.id_open)}(?:{ids}){_rx(fmt.id_close)}"
+    sep = _rx(fmt.separator)
+    options = []
+    if cap >= 1:
+        low = max(min(min_k, cap), 1) - 1
+        options.append(f"{item}(?:{sep}{item}){{{low},{cap - 1}}}")
+    if (allow_none and min_k == 0) or cap == 0:
+        options.append(_rx(fmt.none_text))
+    return "|".join(f"(?:{o})" for o in options)
+
+
+def selection_gbnf(
+    fmt: PromptFormat,
+    num_candidates: int,
+    max_k: int | None = None,
+    min_k: int = 0,
+    allow_none: bool = True,
+) -> str:
+    """The selection grammar in llama.cpp's GBNF, for llama.cpp-based servers."""
+    cap = num_candidates if max_k is None else min(max_k, num_candidates)
+
+    def lit(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    ids = " | ".join(lit(s) for s in _id_alternatives(num_candidates))
+    rules = [f"id ::= {ids}", f"item ::= {lit(fmt.id_open)} id {lit(fmt.id_close)}"]
+    options = []
+    if cap >= 1:
+        low = max(min(min_k, cap), 1) - 1
+        rules.append(f"list ::= item ({lit(fmt.separator)} item){{{low},{cap - 1}}}")
+        options.append("list")
+    if (allow_none and min_k == 0) or cap == 0:
+        options.append(lit(fmt.none_text))
+    return "\n".join([f"root ::= {' | '.join(options)}", *rules]) + "\n"

@@ -44,6 +44,27 @@ class _QueryState:
     final_candidates: list[int] = field(default_factory=list)
 
 
+_VLLM_OPTIONS = (
+    "tensor_parallel_size",
+    "enable_prefix_caching",
+    "max_model_len",
+    "gpu_memory_utilization",
+)
+_OPENAI_OPTIONS = (
+    "base_url",
+    "api_key",
+    "structured_output",
+    "tokenizer",
+    "timeout",
+    "max_retries",
+    "max_concurrency",
+)
+
+
+def _pop(kwargs: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+    return {name: kwargs.pop(name) for name in names if name in kwargs}
+
+
 class DynamicReranker:
     """Reads a query and its candidates and returns the passages needed, best first.
 
@@ -123,44 +144,63 @@ class DynamicReranker:
             device: ``cpu``, ``cuda``, ``cuda:1``...; default CUDA when available.
             dtype: ``float32`` or ``bfloat16`` (default bfloat16 on GPU, float32 on CPU).
             prompt_format: Override the format recorded in the model's ``dynrag_config.json``.
-            backend: ``transformers`` (the only in-process backend in this release).
+            backend: ``transformers`` (CPU/GPU, in process), ``vllm`` (GPU, in process; takes
+                ``tensor_parallel_size``, ``enable_prefix_caching``, ``max_model_len``,
+                ``gpu_memory_utilization``) or ``openai`` (any OpenAI-compatible server; takes
+                ``base_url``, ``api_key``, ``structured_output``, ``tokenizer``, ``timeout``,
+                ``max_retries``, ``max_concurrency``; ``name_or_path`` is the served name).
             batch_size: Prompts per generation batch (default: 8 on GPU, 1 on CPU, where
                 batching does not pay; see benchmarks/bench_rerank.py).
             **kwargs: Passed to `DynamicReranker.__init__` (``policy``, ``max_passage_tokens``,
                 ``window_size``, ``constrained``...), or policy fields (``min_k``, ``max_k``,
                 ``allow_empty``, ``fallback_k``, ``token_budget``) to build the policy.
         """
-        from dynrag.core.loading import resolve_model
+        from dynrag.core.loading import RELEASED_CHECKPOINTS, ModelConfig, resolve_model
 
-        if str(name_or_path).startswith(("http://", "https://")):
-            from dynrag.serve.remote import RemoteReranker
-
-            policy_kw = {
-                k: kwargs.pop(k) for k in list(kwargs) if k in SelectionPolicy.model_fields
-            }
-            policy = kwargs.pop("policy", None) or SelectionPolicy(**policy_kw)
-            return RemoteReranker(str(name_or_path), policy=policy, **kwargs)
-        if backend != "transformers":
-            msg = f"unknown backend {backend!r}; this release has 'transformers'"
-            raise ValueError(msg)
-        from dynrag.core.backends.transformers import TransformersBackend
-
-        resolved = resolve_model(name_or_path)
-        engine = TransformersBackend.from_pretrained(
-            resolved.path, device=device, dtype=dtype, batch_size=batch_size
-        )
         policy_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in SelectionPolicy.model_fields}
         if policy_kw:
             if "policy" in kwargs:
                 msg = "pass either policy= or policy fields such as max_k=, not both"
                 raise ValueError(msg)
             kwargs["policy"] = SelectionPolicy(**policy_kw)
-        cfg = resolved.config
+        name = str(name_or_path)
+        engine: Backend
+        if name.startswith(("http://", "https://")):
+            from dynrag.serve.remote import RemoteReranker
+
+            return RemoteReranker(name, **kwargs)
+        if backend == "transformers":
+            from dynrag.core.backends.transformers import TransformersBackend
+
+            resolved = resolve_model(name_or_path)
+            cfg = resolved.config
+            engine = TransformersBackend.from_pretrained(
+                resolved.path, device=device, dtype=dtype, batch_size=batch_size
+            )
+        elif backend == "vllm":
+            from dynrag.core.backends.vllm import VLLMBackend
+
+            resolved = resolve_model(name_or_path)
+            cfg = resolved.config
+            engine_kw = _pop(kwargs, _VLLM_OPTIONS)
+            engine = VLLMBackend(resolved.path, dtype=dtype, **engine_kw)
+        elif backend == "openai":
+            from dynrag.core.backends.openai import OpenAIBackend
+
+            engine_kw = _pop(kwargs, _OPENAI_OPTIONS)
+            if "base_url" not in engine_kw:
+                msg = "backend='openai' needs base_url=, e.g. 'http://127.0.0.1:8000/v1'"
+                raise ValueError(msg)
+            engine = OpenAIBackend(model=name, **engine_kw)
+            cfg = RELEASED_CHECKPOINTS.get(name) or ModelConfig()
+        else:
+            msg = f"unknown backend {backend!r}; use 'transformers', 'vllm' or 'openai'"
+            raise ValueError(msg)
         kwargs.setdefault("window_size", cfg.window_size)
         if cfg.max_passage_tokens:
             kwargs.setdefault("max_passage_tokens", cfg.max_passage_tokens)
         reranker = cls(engine, prompt_format=prompt_format or cfg.prompt_format, **kwargs)
-        reranker.name_or_path = str(name_or_path)
+        reranker.name_or_path = name
         return reranker
 
     # -- public API ------------------------------------------------------------------------

@@ -159,3 +159,47 @@ def test_remote_reranker_in_both_adapters(
         n.node.get_content() for n in li.postprocess_nodes(nodes, query_str=ex["question"])
     ] == [ex["passages"][i]["text"] for i in local.indices]
     assert li.model == server
+
+
+def test_dynrag_serve_command(
+    tiny_model_dir: Any, tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    port = _free_port()
+    script = shutil.which("dynrag") or str(Path(sys.executable).parent / "dynrag")
+    proc = subprocess.Popen(
+        [
+            script,
+            "serve",
+            "--model",
+            str(tiny_model_dir),
+            "--max-passage-tokens",
+            "64",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        for ex in hotpot_val[30:33]:
+            body = _body(ex, min_k=1, max_k=2)
+            got = httpx.post(f"{url}/v1/rerank", json=body, timeout=60).json()
+            want = tiny_reranker.rerank(
+                ex["question"], ex["passages"], policy=SelectionPolicy(min_k=1, max_k=2)
+            )
+            assert [r["index"] for r in got["results"]] == want.indices
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,112 @@
+"""In-process vLLM generation on GPUs: batched, prefix-cached, grammar-constrained.
+
+Written against vLLM's documented offline API (``LLM.chat`` with ``SamplingParams``; the
+selection grammar as a regex through ``StructuredOutputsParams`` on vLLM >= 0.10, or
+``GuidedDecodingParams`` before). A regex cannot forbid a repeated id, so duplicates are dropped
+after decoding by the parser. vllm does not install on our machines, so this module is covered
+by tests that run only where vllm and CUDA are importable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dynrag.core.backends.base import GenerationRequest, GrammarSpec, SamplingParams
+from dynrag.core.constrained import selection_regex
+
+__all__ = ["VLLMBackend"]
+
+
+def _structured(grammar: GrammarSpec | None) -> dict[str, Any]:
+    """The SamplingParams keyword that constrains output to the selection grammar."""
+    if grammar is None:
+        return {}
+    regex = selection_regex(
+        grammar.fmt, grammar.num_candidates, grammar.max_k, grammar.min_k, grammar.allow_none
+    )
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(regex=regex)}
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(regex=regex)}
+
+
+class VLLMBackend:
+    """A model loaded by vLLM in this process."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        dtype: str | None = None,
+        tensor_parallel_size: int = 1,
+        enable_prefix_caching: bool = True,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        **engine_kwargs: Any,
+    ) -> None:
+        """Load ``model`` (a folder or hub id) with vLLM.
+
+        Args:
+            model: What vLLM loads.
+            dtype: ``bfloat16`` (default ``auto``).
+            tensor_parallel_size: GPUs to shard the model over.
+            enable_prefix_caching: Reuse the KV cache of shared prompt prefixes (the system
+                message and, across RL samples, the whole prompt).
+            max_model_len: Context length cap.
+            gpu_memory_utilization: Fraction of GPU memory vLLM may take.
+            **engine_kwargs: Passed to ``vllm.LLM``.
+        """
+        try:
+            from vllm import LLM
+        except ImportError as err:
+            msg = "the vLLM backend needs vllm on a CUDA machine: pip install 'dynrag[vllm]'"
+            raise ImportError(msg) from err
+        self.llm = LLM(
+            model=str(model),
+            dtype=dtype or "auto",
+            tensor_parallel_size=tensor_parallel_size,
+            enable_prefix_caching=enable_prefix_caching,
+            max_model_len=max_model_len,
+            gpu_memory_utilization=gpu_memory_utilization,
+            **engine_kwargs,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
+        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text, False
+        return self.tokenizer.decode(ids[:max_tokens]), True
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[list[str]]:
+        """All requests in one vLLM call (vLLM batches and schedules them)."""
+        from vllm import SamplingParams as VllmSampling
+
+        sampling = [
+            VllmSampling(
+                n=params.n,
+                temperature=params.temperature,
+                top_p=params.top_p,
+                max_tokens=params.max_new_tokens,
+                seed=params.seed,
+                **_structured(r.grammar),
+            )
+            for r in requests
+        ]
+        outputs = self.llm.chat([r.messages for r in requests], sampling, use_tqdm=False)
+        return [[c.text.strip() for c in out.outputs] for out in outputs]
