@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from dynrag.core.prompts import Message, PromptFormat
 
-__all__ = ["Backend", "GenerationRequest", "GrammarSpec", "SamplingParams"]
+__all__ = ["Backend", "GenerationRequest", "GrammarSpec", "HFTokenizerText", "SamplingParams"]
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,20 @@ class Backend(Protocol):
     ) -> list[list[str]]:
         """Complete each request ``params.n`` times; returns the texts, one list per request."""
         ...
+
+
+class HFTokenizerText:
+    """`count_tokens` and `truncate` with the Hugging Face tokenizer at ``self.tokenizer``."""
+
+    tokenizer: Any
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` takes, without special tokens."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
+        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text, False
+        return str(self.tokenizer.decode(ids[:max_tokens])), True

@@ -14,7 +14,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from dynrag.core.backends.base import GenerationRequest, GrammarSpec, SamplingParams
+from dynrag.core.backends.base import (
+    GenerationRequest,
+    GrammarSpec,
+    HFTokenizerText,
+    SamplingParams,
+)
 from dynrag.core.constrained import selection_gbnf, selection_regex
 
 __all__ = ["OpenAIBackend"]
@@ -24,7 +29,7 @@ logger = logging.getLogger(__name__)
 StructuredOutput = Literal["vllm", "llama.cpp", "none"]
 
 
-class OpenAIBackend:
+class OpenAIBackend(HFTokenizerText):
     """Generation through ``/v1/chat/completions`` of an OpenAI-compatible server."""
 
     name = "openai"
@@ -84,16 +89,13 @@ class OpenAIBackend:
     def count_tokens(self, text: str) -> int:
         """Tokens by the tokenizer when given, else ``ceil(len(text) / 4)``."""
         if self.tokenizer is not None:
-            return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+            return super().count_tokens(text)
         return -(-len(text) // 4)
 
     def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
         """``text`` cut to about ``max_tokens`` tokens, and whether it was cut."""
         if self.tokenizer is not None:
-            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-            if len(ids) <= max_tokens:
-                return text, False
-            return self.tokenizer.decode(ids[:max_tokens]), True
+            return super().truncate(text, max_tokens)
         limit = max_tokens * 4
         return (text[:limit], True) if len(text) > limit else (text, False)
 

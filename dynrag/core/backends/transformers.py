@@ -16,7 +16,7 @@ from transformers import (
     PreTrainedModel,
 )
 
-from dynrag.core.backends.base import GenerationRequest, SamplingParams
+from dynrag.core.backends.base import GenerationRequest, HFTokenizerText, SamplingParams
 from dynrag.core.constrained import (
     SelectionConstraint,
     SelectionGrammar,
@@ -79,7 +79,7 @@ def _load_adapter(folder: Path, config: ModelConfig, **load_kw: Any) -> PreTrain
     return merged
 
 
-class TransformersBackend:
+class TransformersBackend(HFTokenizerText):
     """A causal LM from transformers. Thread-safe: one generation runs at a time per backend."""
 
     name = "transformers"
@@ -167,17 +167,6 @@ class TransformersBackend:
             return str(text)
         turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
         return "\n\n".join([*turns, "Assistant:"])
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes, without special tokens."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
-        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= max_tokens:
-            return text, False
-        return self.tokenizer.decode(ids[:max_tokens]), True
 
     # -- generation ------------------------------------------------------------------------
     def generate(

@@ -13,7 +13,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dynrag.core.backends.base import GenerationRequest, GrammarSpec, SamplingParams
+from dynrag.core.backends.base import (
+    GenerationRequest,
+    GrammarSpec,
+    HFTokenizerText,
+    SamplingParams,
+)
 from dynrag.core.constrained import selection_regex
 
 __all__ = ["VLLMBackend"]
@@ -36,7 +41,7 @@ def _structured(grammar: GrammarSpec | None) -> dict[str, Any]:
         return {"guided_decoding": GuidedDecodingParams(regex=regex)}
 
 
-class VLLMBackend:
+class VLLMBackend(HFTokenizerText):
     """A model loaded by vLLM in this process."""
 
     name = "vllm"
@@ -79,17 +84,6 @@ class VLLMBackend:
             **engine_kwargs,
         )
         self.tokenizer = self.llm.get_tokenizer()
-
-    def count_tokens(self, text: str) -> int:
-        """Number of tokens ``text`` takes."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
-        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= max_tokens:
-            return text, False
-        return self.tokenizer.decode(ids[:max_tokens]), True
 
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
