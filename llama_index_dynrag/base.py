@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
@@ -154,23 +156,26 @@ class DynamicRAGRerank(BaseNodePostprocessor):
             results.append(NodeWithScore(node=node, score=1.0 / rank))
         return results
 
-    def _start(self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None) -> None:
+    @contextmanager
+    def _reranking(
+        self, nodes: list[NodeWithScore], query_bundle: QueryBundle | None, query: str
+    ) -> Iterator[list[NodeWithScore]]:
+        """Events around one reranking: the body fills the yielded list with the results."""
+        top_n = self.max_k or len(nodes)
         dispatcher.event(
-            ReRankStartEvent(
-                query=query_bundle,
-                nodes=nodes,
-                top_n=self.max_k or len(nodes),
-                model_name=self.model,
-            )
+            ReRankStartEvent(query=query_bundle, nodes=nodes, top_n=top_n, model_name=self.model)
         )
-
-    def _payload(self, nodes: list[NodeWithScore], query: str) -> dict[str, Any]:
-        return {
+        payload: dict[str, Any] = {
             EventPayload.NODES: nodes,
             EventPayload.MODEL_NAME: self.model,
             EventPayload.QUERY_STR: query,
-            EventPayload.TOP_K: self.max_k or len(nodes),
+            EventPayload.TOP_K: top_n,
         }
+        results: list[NodeWithScore] = []
+        with self.callback_manager.event(CBEventType.RERANKING, payload=payload) as event:
+            yield results
+            event.on_end(payload={EventPayload.NODES: results})
+        dispatcher.event(ReRankEndEvent(nodes=results))
 
     # -- postprocessing --------------------------------------------------------------------
     def _postprocess_nodes(
@@ -179,14 +184,9 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         query = self._query(query_bundle)
         if not nodes:
             return []
-        self._start(nodes, query_bundle)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._payload(nodes, query)
-        ) as event:
+        with self._reranking(nodes, query_bundle, query) as results:
             selection = self._reranker.rerank(query, self._passages(nodes), policy=self.policy)
-            results = self._results(nodes, selection)
-            event.on_end(payload={EventPayload.NODES: results})
-        dispatcher.event(ReRankEndEvent(nodes=results))
+            results.extend(self._results(nodes, selection))
         return results
 
     @dispatcher.span
@@ -196,14 +196,9 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         query = self._query(query_bundle)
         if not nodes:
             return []
-        self._start(nodes, query_bundle)
-        with self.callback_manager.event(
-            CBEventType.RERANKING, payload=self._payload(nodes, query)
-        ) as event:
+        with self._reranking(nodes, query_bundle, query) as results:
             selection = await self._reranker.arerank(
                 query, self._passages(nodes), policy=self.policy
             )
-            results = self._results(nodes, selection)
-            event.on_end(payload={EventPayload.NODES: results})
-        dispatcher.event(ReRankEndEvent(nodes=results))
+            results.extend(self._results(nodes, selection))
         return results
