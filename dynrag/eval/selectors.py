@@ -145,7 +145,9 @@ def minilm_scorer(model_path: str | None = None) -> _Scored:
 
     def score(example: EvalExample) -> list[float]:
         vectors = model.encode(
-            [example.question, *_passage_text(example)], normalize_embeddings=True
+            [example.question, *_passage_text(example)],
+            normalize_embeddings=True,
+            show_progress_bar=False,
         )
         return [float(v @ vectors[0]) for v in vectors[1:]]
 

@@ -25,7 +25,7 @@ from dynrag.core.constrained import (
 from dynrag.core.loading import ModelConfig, resolve_model
 from dynrag.core.prompts import Message
 
-__all__ = ["TransformersBackend", "resolve_device", "resolve_dtype"]
+__all__ = ["TransformersBackend", "render_chat", "resolve_device", "resolve_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,21 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     except KeyError:
         msg = f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))}"
         raise ValueError(msg) from None
+
+
+def render_chat(tokenizer: Any, messages: Sequence[Message]) -> str:
+    """Chat messages as the prompt a model completes (training renders prompts the same way).
+
+    The tokenizer's chat template with the generation prompt when it has one, else plain
+    ``Role: content`` turns ending in ``Assistant:``.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        return str(text)
+    turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join([*turns, "Assistant:"])
 
 
 def _load_adapter(folder: Path, config: ModelConfig, **load_kw: Any) -> PreTrainedModel:
@@ -160,13 +175,7 @@ class TransformersBackend(HFTokenizerText):
     # -- text ------------------------------------------------------------------------------
     def render(self, messages: Sequence[Message]) -> str:
         """The prompt text: the chat template when the tokenizer has one, else plain turns."""
-        if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
-            return str(text)
-        turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-        return "\n\n".join([*turns, "Assistant:"])
+        return render_chat(self.tokenizer, messages)
 
     # -- generation ------------------------------------------------------------------------
     def generate(

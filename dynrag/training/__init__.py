@@ -1,0 +1,32 @@
+"""``dynrag-train``: behaviour cloning and RL from generator feedback, built on TRL + PEFT.
+
+Needs the ``train`` extra (``pip install 'dynrag[train]'``); nothing here is imported by
+``dynrag`` itself. The pieces:
+
+- `TrainConfig` and its per-stage sections (`dynrag.training.config`), read from YAML;
+- `RunDir`: the run folder and its manifest (resumable, seeded);
+- the stages (`dynrag.training.stages`): ``bc``, ``sample``, ``reward``, ``pairs``, ``dpo``,
+  ``grpo``, ``feedback`` and `run_pipeline`;
+- `RewardScorer` and the reward terms (`dynrag.training.rewards`);
+- `FeedbackRecord`, the schema of in-house feedback logs (`dynrag.training.feedback`).
+"""
+
+from dynrag.training.config import TrainConfig, load_config
+from dynrag.training.feedback import FeedbackRecord, feedback_pairs, read_feedback
+from dynrag.training.rewards import RewardScorer, RewardTerms, normalize_judge_score
+from dynrag.training.rundir import RunDir
+from dynrag.training.stages import STAGE_FUNCTIONS, run_pipeline
+
+__all__ = [
+    "STAGE_FUNCTIONS",
+    "FeedbackRecord",
+    "RewardScorer",
+    "RewardTerms",
+    "RunDir",
+    "TrainConfig",
+    "feedback_pairs",
+    "load_config",
+    "normalize_judge_score",
+    "read_feedback",
+    "run_pipeline",
+]

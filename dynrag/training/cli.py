@@ -1,0 +1,80 @@
+"""``dynrag-train``: behaviour cloning and RL from generator feedback, stage by stage.
+
+Every subcommand takes the pipeline config (YAML); ``run`` executes ``stages`` from it in
+order, skipping completed ones. Works the same under ``accelerate launch``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+_HELP = {
+    "bc": "behaviour cloning: SFT on expert selections",
+    "sample": "sample n selections per training question from the current policy",
+    "reward": "let the generator answer from each sample and score it",
+    "pairs": "best vs worst sample per question -> preference pairs",
+    "dpo": "DPO on the preference pairs",
+    "grpo": "online RL with GRPO, rewarded by the generator",
+    "feedback": "in-house feedback logs -> preference pairs -> DPO",
+    "run": "the whole pipeline (config.stages), skipping completed stages",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (one subcommand per stage, plus ``run``)."""
+    parser = argparse.ArgumentParser(
+        prog="dynrag-train",
+        description="Train a dynamic reranker: behaviour cloning, then RL from generator feedback.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in _HELP.items():
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument("--config", required=True, help="pipeline config (YAML)")
+        p.add_argument("--run-dir", help="override the config's run_dir")
+        p.add_argument("--model", help="override the config's starting model")
+        p.add_argument("--device", help="override the config's device (cpu, cuda...)")
+        p.add_argument(
+            "--force", action="store_true", help="run even if the stage already completed"
+        )
+        p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``dynrag-train``; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger("dynrag.training")
+    try:
+        from dynrag.training.config import load_config
+        from dynrag.training.rundir import RunDir, StageConflictError
+        from dynrag.training.stages import STAGE_FUNCTIONS, run_pipeline
+    except ImportError as err:
+        log.error("%s\ndynrag-train needs the train extra: pip install 'dynrag[train]'", err)
+        return 2
+    try:
+        config = load_config(
+            args.config, run_dir=args.run_dir, model=args.model, device=args.device
+        )
+        if args.command == "run":
+            final = run_pipeline(config, force=args.force)
+        else:
+            rd = RunDir(config)
+            final = STAGE_FUNCTIONS[args.command](rd, force=args.force)
+    except (ValueError, FileNotFoundError, StageConflictError) as err:
+        log.error("%s", err)
+        return 2
+    log.info("done: %s", final)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

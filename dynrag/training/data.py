@@ -1,0 +1,195 @@
+"""Training questions, expert selections and the prompts the policy is trained on.
+
+Prompts are rendered exactly as `DynamicReranker` renders them at inference (same prompt
+format, same per-passage token limit, same chat template), so training and inference never
+disagree on the format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dynrag.core.backends.transformers import render_chat
+from dynrag.core.prompts import Message, PromptFormat, get_prompt_format
+from dynrag.core.types import Passage
+from dynrag.eval.metrics import normalize_answer
+from dynrag.eval.readers import EvalExample, read_examples
+from dynrag.training.config import BCConfig, TrainConfig
+
+__all__ = [
+    "PromptBuilder",
+    "expert_selection",
+    "load_train_examples",
+    "make_teacher",
+]
+
+logger = logging.getLogger(__name__)
+
+Teacher = Callable[[EvalExample], list[float]]
+"""Scores each candidate of an example (higher: more useful)."""
+
+
+def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[EvalExample]:
+    """The training questions of ``config.data``, with excluded questions removed.
+
+    Each example keeps its first ``config.max_candidates`` candidates (gold positions beyond
+    them are dropped). A question that also appears in an ``exclude`` file is dropped and
+    counted in the log, so an evaluation split cannot leak into training.
+
+    Raises:
+        ValueError: no training files, or no example left.
+    """
+    if not config.data.train:
+        msg = "data.train names no file; list the training data files in the config"
+        raise ValueError(msg)
+    excluded: set[str] = set()
+    for path in config.data.exclude:
+        excluded.update(normalize_answer(e.question) for e in read_examples(path))
+    out: list[EvalExample] = []
+    dropped = 0
+    for path in config.data.train:
+        for ex in read_examples(path, config.data.format, config.data.limit):
+            if normalize_answer(ex.question) in excluded:
+                dropped += 1
+                continue
+            n = config.max_candidates
+            gold = None if ex.gold is None else [g for g in ex.gold if g < n]
+            out.append(ex.model_copy(update={"passages": ex.passages[:n], "gold": gold}))
+    if dropped:
+        logger.info("dropped %d training questions that appear in the exclude files", dropped)
+    if limit is not None:
+        out = out[:limit]
+    if not out:
+        msg = "no training examples left after exclusions"
+        raise ValueError(msg)
+    return out
+
+
+def make_teacher(name: str, config: TrainConfig) -> Teacher | None:
+    """A scorer by name: ``minilm``, ``bm25``, ``retrieval`` (None: input order) or
+    ``reranker:<model>`` (a dynrag reranker: its picks score by rank, the rest 0).
+
+    Raises:
+        ValueError: an unknown teacher.
+    """
+    if name == "retrieval":
+        return None
+    if name == "minilm":
+        from dynrag.eval.selectors import minilm_scorer
+
+        scored = minilm_scorer()
+        return lambda ex: scored(ex)[0]
+    if name == "bm25":
+        from dynrag.eval.selectors import bm25_scorer
+
+        scored = bm25_scorer()
+        return lambda ex: scored(ex)[0]
+    if name.startswith("reranker:"):
+        from dynrag.core.reranker import DynamicReranker
+
+        reranker = DynamicReranker.from_pretrained(name.split(":", 1)[1], device=config.device)
+
+        def score(ex: EvalExample) -> list[float]:
+            sel = reranker.rerank(ex.question, ex.passages)
+            scores = [0.0] * len(ex.passages)
+            for rank, i in enumerate(sel.indices):
+                scores[i] = 1.0 / (rank + 1)
+            return scores
+
+        return score
+    msg = f"unknown teacher {name!r}; use minilm, bm25, retrieval or reranker:<model>"
+    raise ValueError(msg)
+
+
+def expert_selection(example: EvalExample, cfg: BCConfig, teacher: Teacher | None) -> list[int]:
+    """The selection behaviour cloning imitates: 0-based positions, best first.
+
+    ``gold`` expert: the labelled passages ordered by teacher score (an empty gold list means
+    no passage is needed: the target is the none text). Unlabelled examples, and the
+    ``teacher`` expert, take the teacher's passages scoring at least ``teacher_cutoff``, at most
+    ``teacher_max_k``. Targets are never padded with passages known to be irrelevant.
+
+    Raises:
+        ValueError: the teacher expert without a teacher, or an unlabelled example without one.
+    """
+    scores = teacher(example) if teacher is not None else None
+    if cfg.expert == "gold" and example.gold is not None:
+        if scores is None:
+            return sorted(example.gold)
+        return sorted(example.gold, key=lambda i: (-scores[i], i))
+    if scores is None:
+        msg = (
+            f"example {example.id} has no gold passages and teacher 'retrieval' gives no scores; "
+            "use teacher minilm, bm25 or reranker:<model>"
+        )
+        raise ValueError(msg)
+    order = sorted(range(len(scores)), key=lambda i: (-scores[i], i))
+    return [i for i in order if scores[i] >= cfg.teacher_cutoff][: cfg.teacher_max_k]
+
+
+class PromptBuilder:
+    """Renders a question and its candidates into the policy's prompt string."""
+
+    def __init__(self, tokenizer: Any, prompt_format: str | PromptFormat, max_passage_tokens: int):
+        """Use ``tokenizer``'s chat template, the named prompt format and the passage limit."""
+        self.tokenizer = tokenizer
+        self.fmt = get_prompt_format(prompt_format)
+        self.max_passage_tokens = max_passage_tokens
+
+    def _cut(self, text: str) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= self.max_passage_tokens:
+            return text
+        return str(self.tokenizer.decode(ids[: self.max_passage_tokens]))
+
+    def messages(self, question: str, passages: Sequence[Passage]) -> list[Message]:
+        """The chat messages, passages cut as `DynamicReranker` cuts them."""
+        shown = [p.model_copy(update={"text": self._cut(p.text)}) for p in passages]
+        return self.fmt.messages(question, shown)
+
+    def prompt(self, question: str, passages: Sequence[Passage]) -> str:
+        """The rendered prompt the completion follows."""
+        return render_chat(self.tokenizer, self.messages(question, passages))
+
+    def completion(self, indices: Sequence[int]) -> str:
+        """The target text for a selection, ended by the end-of-turn token."""
+        return self.fmt.format_selection(indices) + self.tokenizer.eos_token
+
+    def count(self, text: str) -> int:
+        """Tokens in ``text`` (no special tokens added)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def fit_length(
+    rows: list[dict[str, Any]], builder: PromptBuilder, max_length: int | None, fields: Sequence[str]
+) -> tuple[list[dict[str, Any]], int]:
+    """Rows whose prompt + each completion field fit ``max_length`` tokens, and the length to
+    give the trainer (the longest kept row). Longer rows are dropped with a warning: a
+    completion is never truncated.
+    """
+    kept: list[dict[str, Any]] = []
+    longest = 0
+    for row in rows:
+        prompt = builder.count(row["prompt"])
+        total = max(prompt + builder.count(row[f]) for f in fields)
+        if max_length is not None and total > max_length:
+            continue
+        longest = max(longest, total)
+        kept.append(row)
+    if len(kept) < len(rows):
+        logger.warning(
+            "dropped %d of %d examples longer than max_length=%s tokens (raise max_length or "
+            "lower max_passage_tokens to keep them)",
+            len(rows) - len(kept),
+            len(rows),
+            max_length,
+        )
+    return kept, longest + 1
+
+
+def read_lines(path: Path) -> list[str]:
+    """Non-empty lines of a text file."""
+    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -1,0 +1,185 @@
+"""The run directory: one folder per stage and a manifest that makes runs resumable.
+
+``manifest.json`` records the config, the sha256 of every input file, library versions, the
+seed, and each stage's status. A stage that completed with the same settings is skipped; a
+stage that was interrupted resumes (trainers from their last checkpoint, sampling and scoring
+from the questions already written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from dynrag.training.config import TrainConfig
+
+__all__ = ["RunDir", "StageConflictError", "file_sha256", "read_jsonl"]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+_PACKAGES = ("dynrag", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
+_TRAINING_STAGES = ("bc", "dpo", "grpo", "feedback")
+
+
+class StageConflictError(RuntimeError):
+    """A stage already completed in this run directory with different settings."""
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    Path(tmp).replace(path)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Records of a JSONL file; a torn last line (from a killed writer) is skipped with a warning.
+
+    Raises:
+        ValueError: a malformed line other than the last (file and line are named).
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError as err:
+            if number == len(lines):
+                logger.warning("%s:%d: incomplete last line skipped (interrupted write)", path, number)
+                return
+            msg = f"{path}:{number}: invalid JSON: {err.msg}"
+            raise ValueError(msg) from None
+
+
+class RunDir:
+    """A run's folder: ``manifest.json`` and one sub-folder per stage."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        """Open (or create) the run directory named by ``config.run_dir``."""
+        self.config = config
+        self.path = Path(config.run_dir)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.manifest_path = self.path / MANIFEST
+        self.manifest = self._load()
+
+    def _load(self) -> dict[str, Any]:
+        if self.manifest_path.is_file():
+            data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            data.setdefault("stages", {})
+            return data
+        return {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": {}}
+
+    def save(self) -> None:
+        """Write the manifest (atomically)."""
+        self.manifest["config"] = self.config.model_dump(mode="json")
+        self.manifest["versions"] = _versions()
+        self.manifest["seed"] = self.config.seed
+        _atomic_write(self.manifest_path, json.dumps(self.manifest, indent=2) + "\n")
+
+    def stage_dir(self, stage: str) -> Path:
+        """The stage's folder (created)."""
+        folder = self.path / stage
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def settings_hash(self, stage: str, inputs: dict[str, str]) -> str:
+        """What a stage's result depends on: its config section, shared settings and inputs."""
+        cfg = self.config.model_dump(mode="json")
+        shared = {k: cfg[k] for k in ("model", "seed", "prompt_format", "max_passage_tokens")}
+        shared["max_candidates"] = cfg["max_candidates"]
+        section = cfg.get(stage, {})
+        blob = json.dumps({"shared": shared, "stage": section, "inputs": inputs}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def is_complete(self, stage: str, inputs: dict[str, str], *, force: bool = False) -> bool:
+        """Whether ``stage`` already completed with these settings.
+
+        Raises:
+            StageConflictError: it completed with other settings (and ``force`` is False).
+        """
+        entry = self.manifest["stages"].get(stage)
+        if not entry or entry.get("status") != "complete":
+            return False
+        if force:
+            return False
+        if entry.get("settings") != self.settings_hash(stage, inputs):
+            msg = (
+                f"stage {stage!r} already completed in {self.path} with other settings or inputs; "
+                "use a new run_dir, or pass --force to run it again"
+            )
+            raise StageConflictError(msg)
+        return True
+
+    def start(self, stage: str, inputs: dict[str, str]) -> None:
+        """Record that ``stage`` started (or resumed)."""
+        entry = self.manifest["stages"].setdefault(stage, {})
+        if entry.get("status") == "running":
+            logger.info("resuming stage %s", stage)
+        entry.update(
+            status="running",
+            started=entry.get("started") or time.strftime("%Y-%m-%dT%H:%M:%S"),
+            settings=self.settings_hash(stage, inputs),
+            inputs=inputs,
+        )
+        self.save()
+
+    def complete(self, stage: str, outputs: dict[str, Any]) -> None:
+        """Record that ``stage`` completed, with what it wrote."""
+        entry = self.manifest["stages"].setdefault(stage, {})
+        entry.update(
+            status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%S"), outputs=outputs
+        )
+        self.save()
+
+    def checkpoint(self, stage: str) -> Path:
+        """Where a training stage writes its final model."""
+        return self.path / stage / "checkpoint"
+
+    def policy(self, before: str | None = None) -> str:
+        """The newest trained model of this run (completed training stages, in pipeline order),
+        or the config's starting model. ``before``: only stages earlier than this one.
+        """
+        order = list(_TRAINING_STAGES)
+        if before in order:
+            order = order[: order.index(before)]
+        latest = self.config.model
+        for stage in order:
+            entry = self.manifest["stages"].get(stage, {})
+            if entry.get("status") == "complete" and self.checkpoint(stage).is_dir():
+                latest = str(self.checkpoint(stage))
+        return latest
+
+    def input_hashes(self, paths: Iterable[Path]) -> dict[str, str]:
+        """``{path: sha256}`` for files (the manifest's record of what a stage read)."""
+        return {str(p): file_sha256(Path(p)) for p in paths}
