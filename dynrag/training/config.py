@@ -182,7 +182,9 @@ class RewardConfig(_Strict):
     )
     weights: RewardWeights = Field(default_factory=RewardWeights)
     max_answer_tokens: int = Field(default=32, ge=1)
-    max_passage_tokens: int = Field(default=256, ge=1, description="Per passage, for the generator.")
+    max_passage_tokens: int = Field(
+        default=256, ge=1, description="Per passage, for the generator."
+    )
     max_aliases: int = Field(default=3, ge=1, description="Gold aliases scored for likelihood.")
     semantic_model: str | None = Field(
         default=None, description="sentence-transformers model (default: the bundled MiniLM)."

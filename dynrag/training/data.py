@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from dynrag.core.backends.transformers import render_chat
@@ -69,8 +68,10 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
 
 
 def make_teacher(name: str, config: TrainConfig) -> Teacher | None:
-    """A scorer by name: ``minilm``, ``bm25``, ``retrieval`` (None: input order) or
-    ``reranker:<model>`` (a dynrag reranker: its picks score by rank, the rest 0).
+    """A teacher scorer by name.
+
+    ``minilm`` (cosine), ``bm25``, ``retrieval`` (None: input order) or ``reranker:<model>``
+    (a dynrag reranker: its picks score by rank, the rest 0).
 
     Raises:
         ValueError: an unknown teacher.
@@ -164,10 +165,14 @@ class PromptBuilder:
 
 
 def fit_length(
-    rows: list[dict[str, Any]], builder: PromptBuilder, max_length: int | None, fields: Sequence[str]
+    rows: list[dict[str, Any]],
+    builder: PromptBuilder,
+    max_length: int | None,
+    fields: Sequence[str],
 ) -> tuple[list[dict[str, Any]], int]:
-    """Rows whose prompt + each completion field fit ``max_length`` tokens, and the length to
-    give the trainer (the longest kept row). Longer rows are dropped with a warning: a
+    """Rows whose prompt + completion fit ``max_length`` tokens, and the trainer's max length.
+
+    The length returned is the longest kept row's. Longer rows are dropped with a warning: a
     completion is never truncated.
     """
     kept: list[dict[str, Any]] = []
@@ -188,8 +193,3 @@ def fit_length(
             max_length,
         )
     return kept, longest + 1
-
-
-def read_lines(path: Path) -> list[str]:
-    """Non-empty lines of a text file."""
-    return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]

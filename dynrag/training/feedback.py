@@ -51,7 +51,10 @@ class FeedbackRecord(BaseModel):
     def _passages(cls, data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("passages"), list):
             data = dict(data)
-            data["passages"] = to_passages(data["passages"])
+            try:
+                data["passages"] = to_passages(data["passages"])
+            except TypeError as err:  # pydantic reports ValueErrors with the record's line
+                raise ValueError(str(err)) from None
         return data
 
     @model_validator(mode="after")
@@ -125,8 +128,10 @@ def read_feedback(path: str | Path) -> list[FeedbackRecord]:
 
 
 def feedback_pairs(records: list[FeedbackRecord], rating_margin: float = 0.0) -> list[FeedbackPair]:
-    """Preference pairs: each explicit preferred/rejected record, and for every query with rated
-    selections, the best-rated against the worst-rated when their ratings differ by more than
+    """Preference pairs from feedback records.
+
+    Each explicit preferred/rejected record is a pair; for every query with rated selections,
+    the best-rated against the worst-rated when their ratings differ by more than
     ``rating_margin`` (equal ratings and identical selections give no pair).
     """
     pairs: list[FeedbackPair] = []
@@ -150,7 +155,8 @@ def feedback_pairs(records: list[FeedbackRecord], rating_margin: float = 0.0) ->
         gap = (best.rating or 0.0) - (worst.rating or 0.0)
         if gap <= rating_margin or best.selection == worst.selection:
             continue
-        assert best.selection is not None and worst.selection is not None
+        assert best.selection is not None
+        assert worst.selection is not None
         pairs.append(
             FeedbackPair(
                 query=best.query,

@@ -87,7 +87,7 @@ def load_policy(
     dtype = resolve_dtype(None, device)
     base_name = base_of(name_or_path)
     base_path = resolve_model(base_name).path
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
     peft_config = None
     if is_adapter(name_or_path):
         from peft import PeftModel
@@ -103,7 +103,9 @@ def load_policy(
     if settings.gradient_checkpointing:
         model.config.use_cache = False
     logger.info(
-        "policy from %s (%s)", name_or_path, "full fine-tuning" if settings.full_finetune else "LoRA"
+        "policy from %s (%s)",
+        name_or_path,
+        "full fine-tuning" if settings.full_finetune else "LoRA",
     )
     return model, peft_config
 
@@ -111,8 +113,9 @@ def load_policy(
 def save_checkpoint(
     model: Any, tokenizer: Any, folder: Path, config: TrainConfig, start: str, **extra: Any
 ) -> Path:
-    """Save weights (adapter or merged) with ``dynrag_config.json`` so that
-    ``DynamicReranker.from_pretrained(folder)`` loads it with nothing else.
+    """Save weights (adapter or full) with their ``dynrag_config.json``.
+
+    ``DynamicReranker.from_pretrained(folder)`` then loads it with nothing else.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -212,7 +212,9 @@ class RewardScorer:
                 from dynrag.core.backends.openai import OpenAIBackend
 
                 backend = OpenAIBackend(
-                    model=judge_cfg.model, base_url=judge_cfg.base_url, api_key=judge_cfg.api_key
+                    model=judge_cfg.model,
+                    base_url=judge_cfg.base_url,
+                    api_key=judge_cfg.api_key or "EMPTY",
                 )
                 self._judge = AnswerGenerator(backend, max_new_tokens=judge_cfg.max_new_tokens)
             else:

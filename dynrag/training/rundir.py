@@ -76,7 +76,9 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
         except json.JSONDecodeError as err:
             if number == len(lines):
-                logger.warning("%s:%d: incomplete last line skipped (interrupted write)", path, number)
+                logger.warning(
+                    "%s:%d: incomplete last line skipped (interrupted write)", path, number
+                )
                 return
             msg = f"{path}:{number}: invalid JSON: {err.msg}"
             raise ValueError(msg) from None
@@ -167,8 +169,10 @@ class RunDir:
         return self.path / stage / "checkpoint"
 
     def policy(self, before: str | None = None) -> str:
-        """The newest trained model of this run (completed training stages, in pipeline order),
-        or the config's starting model. ``before``: only stages earlier than this one.
+        """The newest trained model of this run, or the config's starting model.
+
+        Completed training stages count in pipeline order; ``before``: only stages earlier
+        than this one.
         """
         order = list(_TRAINING_STAGES)
         if before in order:

@@ -268,7 +268,11 @@ def run_sample(rd: RunDir, *, force: bool = False) -> Path:
     if not _is_main():
         _wait()
         return out
-    if force and out.is_file() and rd.manifest["stages"].get("sample", {}).get("status") == "complete":
+    if (
+        force
+        and out.is_file()
+        and rd.manifest["stages"].get("sample", {}).get("status") == "complete"
+    ):
         out.unlink()
     rd.start("sample", inputs)
     examples = load_train_examples(cfg, limit=cfg.sample.limit)
@@ -338,21 +342,26 @@ def run_reward(rd: RunDir, *, force: bool = False) -> Path:
         if record["id"] in done:
             continue
         scored = scorer.score(
-            record["id"], record["question"], _passages(record), record["answers"], record["samples"]
+            record["id"],
+            record["question"],
+            _passages(record),
+            record["answers"],
+            record["samples"],
         )
         _append_jsonl(out, [{**record, "samples": [s.model_dump() for s in scored]}])
     rewards = [s["reward"] for r in read_jsonl(out) for s in r["samples"]]
-    rd.complete(
-        "reward", {"rewards": str(out), "mean_reward": sum(rewards) / max(len(rewards), 1)}
-    )
+    rd.complete("reward", {"rewards": str(out), "mean_reward": sum(rewards) / max(len(rewards), 1)})
     _wait()
     return out
 
 
 # -- pairs -------------------------------------------------------------------------------------
-def best_worst_pair(samples: list[ScoredSample], margin: float) -> tuple[ScoredSample, ScoredSample] | None:
-    """The best and the worst sample of one question, or None when they tie (gap < margin, or
-    the same selection).
+def best_worst_pair(
+    samples: list[ScoredSample], margin: float
+) -> tuple[ScoredSample, ScoredSample] | None:
+    """The best and the worst sample of one question.
+
+    None when they tie: a reward gap under ``margin``, or the same selection.
     """
     if len(samples) < 2:
         return None
@@ -409,16 +418,16 @@ def run_pairs(rd: RunDir, *, force: bool = False) -> Path:
 
 
 # -- dpo ---------------------------------------------------------------------------------------
-def _dpo(
-    rd: RunDir, stage: str, start: str, pairs: list[dict[str, Any]], settings: Any
-) -> Path:
+def _dpo(rd: RunDir, stage: str, start: str, pairs: list[dict[str, Any]], settings: Any) -> Path:
     """DPO on pairs ``{question, passages, chosen, rejected[, rejected_text]}``."""
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
     cfg = rd.config
     if not pairs:
-        msg = f"{stage}: no preference pairs to train on (all ties?); lower the margin or sample more"
+        msg = (
+            f"{stage}: no preference pairs to train on (all ties?); lower the margin or sample more"
+        )
         raise ValueError(msg)
     stage_dir = rd.stage_dir(stage)
     tokenizer = load_tokenizer(start)
@@ -607,7 +616,7 @@ def run_grpo(rd: RunDir, *, force: bool = False) -> Path:
     reward = SelectionReward(RewardScorer(cfg.reward, device=cfg.device), stage_dir / "steps.jsonl")
     trainer = GRPOTrainer(
         model=model,
-        reward_funcs=reward,
+        reward_funcs=reward,  # type: ignore[arg-type]  # a callable object, as TRL documents
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,

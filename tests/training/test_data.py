@@ -1,0 +1,124 @@
+"""Experts, exclusion of evaluation questions, prompt rendering and the feedback schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynrag import DynamicReranker
+from dynrag.core.backends.transformers import render_chat
+from dynrag.core.types import Passage
+from dynrag.eval.readers import EvalExample
+from dynrag.training.config import BCConfig, TrainConfig
+from dynrag.training.data import PromptBuilder, expert_selection, load_train_examples
+from dynrag.training.feedback import FeedbackRecord, feedback_pairs, read_feedback
+
+from .conftest import HOTPOT_TRAIN, HOTPOT_VAL
+
+
+def _example(gold: list[int] | None) -> EvalExample:
+    return EvalExample(
+        id="x",
+        question="q",
+        answers=["a"],
+        passages=[Passage(text=str(i)) for i in range(5)],
+        gold=gold,
+    )
+
+
+def test_gold_expert_orders_gold_by_teacher_and_never_pads() -> None:
+    scores = [0.1, 0.9, 0.3, 0.8, 0.2]
+    sel = expert_selection(_example([0, 2]), BCConfig(), lambda ex: scores)
+    assert sel == [2, 0]  # only the gold passages, best teacher score first
+    assert expert_selection(_example([]), BCConfig(), lambda ex: scores) == []  # None target
+
+
+def test_teacher_expert_uses_cutoff_and_max_k() -> None:
+    scores = [0.1, 0.9, 0.5, 0.8, 0.6]
+    cfg = BCConfig(expert="teacher", teacher_cutoff=0.55, teacher_max_k=2)
+    assert expert_selection(_example([0]), cfg, lambda ex: scores) == [1, 3]
+    unlabelled = expert_selection(_example(None), BCConfig(teacher_cutoff=0.7), lambda ex: scores)
+    assert unlabelled == [1, 3]
+    with pytest.raises(ValueError, match="no gold passages"):
+        expert_selection(_example(None), BCConfig(), None)
+
+
+def test_evaluation_questions_are_excluded(tmp_path: Path) -> None:
+    val = json.loads(HOTPOT_VAL.read_text())[:3]
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text(json.dumps(json.loads(HOTPOT_TRAIN.read_text())[:4] + val))
+    cfg = TrainConfig(data={"train": [mixed], "exclude": [HOTPOT_VAL]}, max_candidates=6)
+    examples = load_train_examples(cfg)
+    assert len(examples) == 4
+    assert all(len(e.passages) == 6 for e in examples)
+    assert all(g < 6 for e in examples for g in e.gold or [])
+
+
+def test_training_prompt_is_the_inference_prompt(
+    tiny_reranker: DynamicReranker, hotpot_val: Any
+) -> None:
+    ex = hotpot_val[0]
+    tok = tiny_reranker.backend.tokenizer
+    builder = PromptBuilder(tok, "dynamicrag-v1", tiny_reranker.max_passage_tokens)
+    state = tiny_reranker._prepare(ex["question"], ex["passages"], tiny_reranker.policy)
+    expected = render_chat(tok, tiny_reranker.prompt_format.messages(ex["question"], state.shown))
+    passages = [Passage(**p) for p in ex["passages"]]
+    assert builder.prompt(ex["question"], passages) == expected
+    assert builder.completion([2, 0]) == "[3], [1]" + tok.eos_token
+    assert builder.completion([]) == "None" + tok.eos_token
+
+
+def test_feedback_schema_accepts_both_record_kinds() -> None:
+    rated = FeedbackRecord.model_validate(
+        {
+            "query": "q",
+            "passages": ["a", {"title": "T", "text": "b"}],
+            "selection": [1],
+            "answer": "x",
+            "rating": 0.7,
+            "user": "extra fields are kept",
+        }
+    )
+    assert rated.passages[1].title == "T"
+    pref = FeedbackRecord.model_validate(
+        {"query": "q", "passages": ["a", "b"], "preferred": [1], "rejected": [0]}
+    )
+    assert pref.rating is None
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"query": "q", "passages": ["a"], "selection": [0]}, "needs a rating"),
+        ({"query": "q", "passages": ["a"], "rating": 0.5}, "needs the selection"),
+        ({"query": "q", "passages": ["a", "b"], "selection": [0, 0], "rating": 1}, "repeats"),
+        ({"query": "q", "passages": ["a"], "selection": [0], "rating": 7}, "less than or equal"),
+        ({"query": "q", "passages": ["a", "b"], "preferred": [1]}, "both preferred and rejected"),
+        ({"query": "", "passages": ["a"], "selection": [0], "rating": 1}, "at least 1 character"),
+    ],
+)
+def test_feedback_schema_rejects_bad_records(
+    record: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n" + json.dumps(record) + "\n")
+    with pytest.raises(ValueError, match=message) as err:
+        read_feedback(path)
+    assert f"{path}:2:" in str(err.value)
+
+
+def test_rating_pairs_drop_ties() -> None:
+    base = {"query": "q", "passages": ["a", "b", "c"]}
+    records = [
+        FeedbackRecord.model_validate({**base, "selection": [0], "rating": 0.5}),
+        FeedbackRecord.model_validate({**base, "selection": [1], "rating": 0.5}),
+        FeedbackRecord.model_validate({**base, "query": "other", "selection": [2], "rating": 0.9}),
+        FeedbackRecord.model_validate(
+            {**base, "query": "other", "selection": [0, 1], "rating": 0.2}
+        ),
+    ]
+    pairs = feedback_pairs(records)
+    assert [(p.query, p.chosen, p.rejected) for p in pairs] == [("other", [2], [0, 1])]
