@@ -6,14 +6,20 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from dynrag.core.backends.transformers import resolve_device, resolve_dtype
 from dynrag.core.loading import ModelConfig, resolve_model
 from dynrag.training.config import LoraSettings, TrainConfig, TrainerSettings
 
-__all__ = ["is_adapter", "load_policy", "load_tokenizer", "lora_config", "save_checkpoint"]
+__all__ = [
+    "base_of",
+    "is_adapter",
+    "load_policy",
+    "load_tokenizer",
+    "lora_config",
+    "save_checkpoint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -111,17 +117,18 @@ def load_policy(
 
 
 def save_checkpoint(
-    model: Any, tokenizer: Any, folder: Path, config: TrainConfig, start: str, **extra: Any
+    trainer: Any, tokenizer: Any, folder: Path, config: TrainConfig, start: str
 ) -> Path:
-    """Save weights (adapter or full) with their ``dynrag_config.json``.
+    """Save a trainer's model (adapter or full weights) with its ``dynrag_config.json``.
 
-    ``DynamicReranker.from_pretrained(folder)`` then loads it with nothing else.
+    Call it on every process: ``trainer.save_model`` gathers sharded weights (DeepSpeed ZeRO-3,
+    FSDP). ``DynamicReranker.from_pretrained(folder)`` then loads it with nothing else.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    unwrapped = model
-    adapter = hasattr(unwrapped, "peft_config")
-    unwrapped.save_pretrained(folder)
+    trainer.save_model(str(folder))
+    if not trainer.is_world_process_zero():
+        return folder
+    adapter = (folder / "adapter_config.json").is_file()
     tokenizer.save_pretrained(folder)
     base = base_of(start)
     if Path(base).is_dir():
@@ -132,14 +139,6 @@ def save_checkpoint(
         adapter=adapter,
         window_size=config.max_candidates,
         max_passage_tokens=config.max_passage_tokens,
-        **extra,
     ).write(folder)
     logger.info("saved %s checkpoint to %s", "adapter" if adapter else "full", folder)
     return folder
-
-
-def free(model: Any) -> None:
-    """Drop a model's memory (between stages in one process)."""
-    del model
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()

@@ -121,9 +121,8 @@ def _done_ids(path: Path) -> set[str]:
 def _finish_training(
     rd: RunDir, stage: str, trainer: Any, tokenizer: Any, start: str, extra: dict[str, Any]
 ) -> Path:
-    checkpoint = rd.checkpoint(stage)
+    checkpoint = save_checkpoint(trainer, tokenizer, rd.checkpoint(stage), rd.config, start)
     if _is_main():
-        save_checkpoint(trainer.model, tokenizer, checkpoint, rd.config, start)
         history = trainer.state.log_history
         _write_json(rd.stage_dir(stage) / "metrics.json", {"log_history": history, **extra})
         from dynrag.training.plots import plot_run
