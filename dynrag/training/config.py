@@ -181,6 +181,9 @@ class RewardConfig(_Strict):
         default="smollm2-135m-instruct", description="Answer generator (model folder or name)."
     )
     weights: RewardWeights = Field(default_factory=RewardWeights)
+    backend: Literal["auto", "transformers", "vllm"] = Field(
+        default="auto", description="'auto': vLLM when installed with a GPU, else transformers."
+    )
     max_answer_tokens: int = Field(default=32, ge=1)
     max_passage_tokens: int = Field(
         default=256, ge=1, description="Per passage, for the generator."
@@ -247,6 +250,10 @@ class TrainConfig(_Strict):
     max_passage_tokens: int = Field(default=128, ge=8, description="Per passage, as at inference.")
     max_candidates: int = Field(
         default=20, ge=2, description="Candidates shown per question (the first N)."
+    )
+    save_merged: bool = Field(
+        default=False,
+        description="Also write merged full weights beside each adapter (<stage>/merged).",
     )
     stages: list[str] = Field(
         default_factory=lambda: ["bc", "sample", "reward", "pairs", "dpo"],

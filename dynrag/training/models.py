@@ -14,10 +14,12 @@ from dynrag.training.config import LoraSettings, TrainConfig, TrainerSettings
 
 __all__ = [
     "base_of",
+    "choose_backend",
     "is_adapter",
     "load_policy",
     "load_tokenizer",
     "lora_config",
+    "merge_checkpoint",
     "save_checkpoint",
 ]
 
@@ -142,3 +144,39 @@ def save_checkpoint(
     ).write(folder)
     logger.info("saved %s checkpoint to %s", "adapter" if adapter else "full", folder)
     return folder
+
+
+def choose_backend(setting: str) -> str:
+    """``auto`` -> ``vllm`` when vllm is installed and a GPU is visible, else ``transformers``."""
+    if setting != "auto":
+        return setting
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("vllm") is not None and torch.cuda.is_available():
+        return "vllm"
+    return "transformers"
+
+
+def merge_checkpoint(src: str | Path, dest: str | Path) -> Path:
+    """Write an adapter checkpoint's merged full weights (for vLLM, or to ship one folder).
+
+    A folder of full weights is returned unchanged.
+    """
+    src, dest = str(src), Path(dest)
+    if not is_adapter(src):
+        return resolve_model(src).path
+    if (dest / "config.json").is_file():
+        return dest
+    from peft import PeftModel
+
+    resolved = resolve_model(src)
+    base = AutoModelForCausalLM.from_pretrained(resolve_model(base_of(src)).path)
+    merged = PeftModel.from_pretrained(base, resolved.path).merge_and_unload()
+    dest.mkdir(parents=True, exist_ok=True)
+    merged.save_pretrained(dest)
+    load_tokenizer(src).save_pretrained(dest)
+    resolved.config.model_copy(update={"adapter": False, "base_model": None}).write(dest)
+    logger.info("merged %s into %s", src, dest)
+    return dest

@@ -139,13 +139,24 @@ class RewardScorer:
         """The `AnswerGenerator` (loaded on first use)."""
         if self._generator is None:
             from dynrag.core.generator import AnswerGenerator
+            from dynrag.training.models import choose_backend
 
-            self._generator = AnswerGenerator.from_pretrained(
-                self.config.generator,
-                device=self.device,
-                max_new_tokens=self.config.max_answer_tokens,
-                max_passage_tokens=self.config.max_passage_tokens,
-            )
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": self.config.max_answer_tokens,
+                "max_passage_tokens": self.config.max_passage_tokens,
+            }
+            if choose_backend(self.config.backend) == "vllm":
+                from dynrag.core.backends.vllm import VLLMBackend
+                from dynrag.core.loading import resolve_model
+
+                path = resolve_model(self.config.generator).path
+                self._generator = AnswerGenerator(
+                    VLLMBackend(path, gpu_memory_utilization=0.4), **kwargs
+                )
+            else:
+                self._generator = AnswerGenerator.from_pretrained(
+                    self.config.generator, device=self.device, **kwargs
+                )
         return self._generator
 
     def answers(
@@ -172,7 +183,9 @@ class RewardScorer:
         """exp(mean log-probability) of the likeliest gold alias given the selection."""
         backend = self.generator.backend
         if not hasattr(backend, "continuation_logprob"):
-            msg = "reward.weights.gold_likelihood needs an in-process (transformers) generator"
+            msg = (
+                "reward.weights.gold_likelihood needs an in-process generator (transformers, vLLM)"
+            )
             raise TypeError(msg)
         messages = self.generator.messages(
             question, [passages[i] for i in selection], [i + 1 for i in selection]

@@ -30,7 +30,13 @@ from dynrag.training.data import (
     load_train_examples,
     make_teacher,
 )
-from dynrag.training.models import load_policy, load_tokenizer, save_checkpoint
+from dynrag.training.models import (
+    choose_backend,
+    load_policy,
+    load_tokenizer,
+    merge_checkpoint,
+    save_checkpoint,
+)
 from dynrag.training.rewards import RewardScorer, ScoredSample
 from dynrag.training.rundir import RunDir, read_jsonl
 
@@ -123,6 +129,8 @@ def _finish_training(
 ) -> Path:
     checkpoint = save_checkpoint(trainer, tokenizer, rd.checkpoint(stage), rd.config, start)
     if _is_main():
+        if rd.config.save_merged:
+            merge_checkpoint(checkpoint, rd.stage_dir(stage) / "merged")
         history = trainer.state.log_history
         _write_json(rd.stage_dir(stage) / "metrics.json", {"log_history": history, **extra})
         from dynrag.training.plots import plot_run
@@ -192,20 +200,17 @@ def run_bc(rd: RunDir, *, force: bool = False) -> Path:
 
 
 # -- sample ------------------------------------------------------------------------------------
-def _sampling_reranker(policy: str, cfg: TrainConfig) -> Any:
+def _sampling_reranker(policy: str, rd: RunDir) -> Any:
     from dynrag.core.reranker import DynamicReranker
 
-    backend = cfg.sample.backend
-    if backend == "auto":
-        try:
-            import vllm  # noqa: F401
-
-            backend = "vllm" if torch.cuda.is_available() else "transformers"
-        except ImportError:
-            backend = "transformers"
+    cfg = rd.config
+    backend = choose_backend(cfg.sample.backend)
     kwargs: dict[str, Any] = {}
     if backend == "transformers":
         kwargs["batch_size"] = cfg.sample.batch_size
+    else:  # vLLM loads full weights: merge an adapter once
+        policy = str(merge_checkpoint(policy, rd.stage_dir("sample") / "merged-policy"))
+        kwargs["gpu_memory_utilization"] = 0.4
     return DynamicReranker.from_pretrained(
         policy,
         device=cfg.device,
@@ -279,7 +284,7 @@ def run_sample(rd: RunDir, *, force: bool = False) -> Path:
     todo = [ex for ex in examples if ex.id not in done]
     if done:
         logger.info("sample: %d questions already sampled, %d to go", len(done), len(todo))
-    reranker = _sampling_reranker(policy, cfg)
+    reranker = _sampling_reranker(policy, rd)
     chunk = 4
     with tqdm(total=len(examples), initial=len(done), desc="sample") as bar:
         for start in range(0, len(todo), chunk):

@@ -186,3 +186,19 @@ def test_accelerate_launch_path_on_cpu(make_config: Any, tmp_path: Path) -> None
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "run" / "bc" / "checkpoint" / "dynrag_config.json").is_file()
+
+
+def test_merged_weights_select_like_the_adapter(
+    make_config: Any, tmp_path: Path, hotpot_val: Any
+) -> None:
+    cfg = make_config(stages=["bc"], save_merged=True, bc={"max_steps": 2})
+    assert main(["run", "--config", str(cfg)]) == 0
+    merged = tmp_path / "run" / "bc" / "merged"
+    config = ModelConfig.read(merged)
+    assert config is not None and not config.adapter
+    adapter = DynamicReranker.from_pretrained(tmp_path / "run" / "bc" / "checkpoint")
+    full = DynamicReranker.from_pretrained(merged)
+    for ex in hotpot_val[:3]:
+        a = adapter.rerank(ex["question"], ex["passages"])
+        b = full.rerank(ex["question"], ex["passages"])
+        assert a.indices == b.indices

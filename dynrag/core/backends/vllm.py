@@ -20,6 +20,7 @@ from dynrag.core.backends.base import (
     SamplingParams,
 )
 from dynrag.core.constrained import selection_regex
+from dynrag.core.prompts import Message
 
 __all__ = ["VLLMBackend"]
 
@@ -104,3 +105,33 @@ class VLLMBackend(HFTokenizerText):
         ]
         outputs = self.llm.chat([r.messages for r in requests], sampling, use_tqdm=False)
         return [[c.text.strip() for c in out.outputs] for out in outputs]
+
+    def continuation_logprob(self, messages: Sequence[Message], continuation: str) -> float:
+        """Mean log-probability per token of ``continuation`` after the prompt (teacher-forced).
+
+        One prefill through vLLM with ``prompt_logprobs``; no decoding. Same contract as
+        `TransformersBackend.continuation_logprob`.
+
+        Raises:
+            ValueError: an empty continuation.
+        """
+        from vllm import SamplingParams as VllmSampling
+
+        from dynrag.core.backends.transformers import render_chat
+
+        prompt_ids = self.tokenizer(
+            render_chat(self.tokenizer, messages), add_special_tokens=False
+        )["input_ids"]
+        cont_ids = self.tokenizer(continuation, add_special_tokens=False)["input_ids"]
+        if not cont_ids:
+            msg = "the continuation is empty"
+            raise ValueError(msg)
+        ids = list(prompt_ids) + list(cont_ids)
+        out = self.llm.generate(
+            [{"prompt_token_ids": ids}],
+            VllmSampling(max_tokens=1, prompt_logprobs=0),
+            use_tqdm=False,
+        )[0]
+        scores = out.prompt_logprobs or []
+        picked = [scores[j][ids[j]].logprob for j in range(len(prompt_ids), len(ids))]
+        return float(sum(picked) / len(picked))
