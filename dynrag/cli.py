@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dynrag.core.loading import DEFAULT_MODEL
+from dynrag.core.loading import DEFAULT_GENERATOR, DEFAULT_MODEL
 from dynrag.core.policy import SelectionPolicy
 
 logger = logging.getLogger("dynrag.cli")
@@ -179,7 +179,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
             rr = DynamicReranker.from_pretrained(
                 name, device=args.device, dtype=args.dtype, max_k=args.max_k
             )
-            rerankers.append((Path(name).name if Path(name).is_dir() else name, rr))
+            label = name
+            if Path(name).is_dir():  # a run's "bc/checkpoint", "dpo/checkpoint" stay apart
+                parts = Path(name).resolve().parts
+                label = "/".join(parts[-2:]) if parts[-1] == "checkpoint" else parts[-1]
+            rerankers.append((label, rr))
     try:
         selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)
     except ValueError as err:
@@ -251,7 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"reranker model for 'dynamic' (repeat to compare several; default {DEFAULT_MODEL})",
     )
-    ev.add_argument("--generator", default=DEFAULT_MODEL, help="causal LM that answers")
+    ev.add_argument(
+        "--generator",
+        default=DEFAULT_GENERATOR,
+        help="causal LM that answers (default %(default)s)",
+    )
     ev.add_argument(
         "--selectors",
         default="dynamic,all,first-k:2,embed-k:1,2,3,5,bm25-k:2,oracle",

@@ -23,6 +23,7 @@ VAL = REPO.parent / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_val.
 
 
 def main() -> None:
+    """Write the held-out file from questions.json and the HotpotQA validation paragraphs."""
     questions = json.loads((REPO / "data" / "heldout" / "questions.json").read_text())
     pool: dict[str, list[str]] = {}
     for record in json.loads(VAL.read_text()):

