@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -33,6 +34,12 @@ _TRAINING_STAGES = ("bc", "dpo", "grpo", "feedback")
 
 class StageConflictError(RuntimeError):
     """A stage already completed in this run directory with different settings."""
+
+
+def _main_process() -> bool:
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
 
 
 def file_sha256(path: Path) -> str:
@@ -133,7 +140,11 @@ class RunDir:
         entry = self.manifest["stages"].get(stage)
         if not entry or entry.get("status") != "complete":
             return False
-        if force:
+        if force:  # start over: drop the old outputs, trainer checkpoints included
+            folder = self.path / stage
+            if folder.is_dir() and _main_process():
+                shutil.rmtree(folder)
+            entry["status"] = "forced"
             return False
         if entry.get("settings") != self.settings_hash(stage, inputs):
             msg = (

@@ -336,8 +336,6 @@ def run_reward(rd: RunDir, *, force: bool = False) -> Path:
     if not _is_main():
         _wait()
         return out
-    if force and out.is_file():
-        out.unlink()
     rd.start("reward", inputs)
     records = list(read_jsonl(samples_path))
     done = _done_ids(out)

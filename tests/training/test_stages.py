@@ -203,3 +203,15 @@ def test_merged_weights_select_like_the_adapter(
         a = adapter.rerank(ex["question"], ex["passages"])
         b = full.rerank(ex["question"], ex["passages"])
         assert a.indices == b.indices
+
+
+def test_force_reruns_a_completed_stage_from_scratch(make_config: Any, tmp_path: Path) -> None:
+    cfg = make_config(stages=["bc"], bc={"max_steps": 2})
+    assert main(["bc", "--config", str(cfg)]) == 0
+    trainer = tmp_path / "run" / "bc" / "trainer"
+    assert (trainer / "checkpoint-2").is_dir()
+    cfg = make_config(stages=["bc"], bc={"max_steps": 1})
+    assert main(["bc", "--config", str(cfg), "--force"]) == 0
+    assert not (trainer / "checkpoint-2").exists()  # not resumed from the old run
+    history = json.loads((tmp_path / "run" / "bc" / "metrics.json").read_text())["log_history"]
+    assert max(h.get("step", 0) for h in history) == 1
