@@ -24,7 +24,21 @@ def test_core_imports_no_framework() -> None:
 
     code = (
         "import sys, dynrag, dynrag.core.reranker;"
-        "bad=[m for m in sys.modules if m.split('.')[0] in {'llama_index','langchain_core','trl','vllm'}];"
+        "bad=[m for m in sys.modules if m.split('.')[0] in {'llama_index','langchain_core','trl','vllm','datasets','peft'}];"
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_training_cli_without_the_train_extra_says_what_to_install() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['trl'] = None\n"  # as if trl were not installed
+        "from dynrag.training.cli import main\n"
+        "sys.exit(main(['run', '--config', 'x.yaml']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "pip install 'dynrag[train]'" in done.stderr

@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     log = logging.getLogger("dynrag.training")
     try:
+        import datasets  # noqa: F401  # the train extra, checked before any work starts
+        import trl  # noqa: F401
+
         from dynrag.training.config import load_config
         from dynrag.training.rundir import RunDir, StageConflictError
         from dynrag.training.stages import STAGE_FUNCTIONS, run_pipeline
