@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +132,9 @@ def save_checkpoint(
     if not trainer.is_world_process_zero():
         return folder
     adapter = (folder / "adapter_config.json").is_file()
+    for name in getattr(trainer.model, "peft_config", {}):
+        if name != "default" and (folder / name).is_dir():  # e.g. DPO's frozen "ref" copy
+            shutil.rmtree(folder / name)
     tokenizer.save_pretrained(folder)
     base = base_of(start)
     if Path(base).is_dir():

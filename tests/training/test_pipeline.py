@@ -84,6 +84,7 @@ def test_checkpoint_loads_and_reranks(pipeline_run: Path, hotpot_val: list[Any])
     assert cfg.adapter
     assert cfg.base_model
     assert cfg.max_passage_tokens == 24
+    assert not (ckpt / "ref").exists()  # DPO's frozen reference adapter is not shipped
     rr = DynamicReranker.from_pretrained(ckpt)
     ex = hotpot_val[0]
     sel = rr.rerank(ex["question"], ex["passages"])
