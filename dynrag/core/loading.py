@@ -69,6 +69,10 @@ class ModelConfig(BaseModel):
     max_passage_tokens: int | None = Field(
         default=None, description="Per-passage token limit the model was trained with."
     )
+    max_k: int | None = Field(
+        default=None,
+        description="Largest k among the model's training targets: the default policy's max_k.",
+    )
 
     @classmethod
     def read(cls, folder: Path) -> ModelConfig | None:

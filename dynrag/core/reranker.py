@@ -158,11 +158,9 @@ class DynamicReranker:
         from dynrag.core.loading import RELEASED_CHECKPOINTS, ModelConfig, resolve_model
 
         policy_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in SelectionPolicy.model_fields}
-        if policy_kw:
-            if "policy" in kwargs:
-                msg = "pass either policy= or policy fields such as max_k=, not both"
-                raise ValueError(msg)
-            kwargs["policy"] = SelectionPolicy(**policy_kw)
+        if policy_kw and "policy" in kwargs:
+            msg = "pass either policy= or policy fields such as max_k=, not both"
+            raise ValueError(msg)
         name = str(name_or_path)
         engine: Backend
         if name.startswith(("http://", "https://")):
@@ -196,6 +194,10 @@ class DynamicReranker:
         else:
             msg = f"unknown backend {backend!r}; use 'transformers', 'vllm' or 'openai'"
             raise ValueError(msg)
+        if "policy" not in kwargs:
+            if cfg.max_k is not None:  # what the model was trained to write, unless overridden
+                policy_kw.setdefault("max_k", cfg.max_k)
+            kwargs["policy"] = SelectionPolicy(**policy_kw)
         kwargs.setdefault("window_size", cfg.window_size)
         if cfg.max_passage_tokens:
             kwargs.setdefault("max_passage_tokens", cfg.max_passage_tokens)
@@ -292,8 +294,8 @@ class DynamicReranker:
             text, was_cut = self.backend.truncate(p.text, self.max_passage_tokens)
             cut += was_cut
             shown.append(p if not was_cut else p.model_copy(update={"text": text}))
-        if cut:
-            logger.warning(
+        if cut:  # expected (models are trained with a passage limit): not a warning
+            logger.info(
                 "truncated %d of %d passages to %d tokens", cut, len(items), self.max_passage_tokens
             )
         return _QueryState(query=query, passages=items, shown=shown, policy=policy)

@@ -120,7 +120,12 @@ def load_policy(
 
 
 def save_checkpoint(
-    trainer: Any, tokenizer: Any, folder: Path, config: TrainConfig, start: str
+    trainer: Any,
+    tokenizer: Any,
+    folder: Path,
+    config: TrainConfig,
+    start: str,
+    max_k: int | None = None,
 ) -> Path:
     """Save a trainer's model (adapter or full weights) with its ``dynrag_config.json``.
 
@@ -145,6 +150,7 @@ def save_checkpoint(
         adapter=adapter,
         window_size=config.max_candidates,
         max_passage_tokens=config.max_passage_tokens,
+        max_k=max_k,
     ).write(folder)
     logger.info("saved %s checkpoint to %s", "adapter" if adapter else "full", folder)
     return folder

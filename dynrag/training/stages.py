@@ -127,7 +127,9 @@ def _done_ids(path: Path) -> set[str]:
 def _finish_training(
     rd: RunDir, stage: str, trainer: Any, tokenizer: Any, start: str, extra: dict[str, Any]
 ) -> Path:
-    checkpoint = save_checkpoint(trainer, tokenizer, rd.checkpoint(stage), rd.config, start)
+    checkpoint = save_checkpoint(
+        trainer, tokenizer, rd.checkpoint(stage), rd.config, start, _trained_max_k(rd, start)
+    )
     if _is_main():
         if rd.config.save_merged:
             merge_checkpoint(checkpoint, rd.stage_dir(stage) / "merged")
@@ -139,6 +141,17 @@ def _finish_training(
         rd.complete(stage, {"checkpoint": str(checkpoint), "start": start, **extra})
     _wait()
     return checkpoint
+
+
+def _trained_max_k(rd: RunDir, start: str) -> int | None:
+    """The largest k the model has been taught: its experts' (or its starting model's)."""
+    from dynrag.core.loading import ModelConfig, resolve_model
+
+    experts = rd.path / "bc" / "experts.json"
+    if experts.is_file():
+        return max((len(e["indices"]) for e in json.loads(experts.read_text())), default=None)
+    start_cfg = ModelConfig.read(resolve_model(start).path)
+    return start_cfg.max_k if start_cfg else None
 
 
 def _passages(record: dict[str, Any]) -> list[Passage]:

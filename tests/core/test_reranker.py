@@ -185,9 +185,10 @@ def test_arerank_matches_rerank_under_gather(tiny_reranker: Any, hotpot_val: lis
     assert asyncio.run(run()) == expected
 
 
-def test_long_passage_is_truncated_with_a_warning(
+def test_long_passage_is_truncated_and_logged(
     tiny_reranker: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level("INFO", logger="dynrag.core.reranker")
     long = "the quick brown fox jumps over the lazy dog " * 1200  # ~10k+ tokens
     sel = tiny_reranker.rerank("what does the fox do?", ["short passage", long])
     assert "truncated 1 of 2 passages" in caplog.text

@@ -85,7 +85,10 @@ def test_checkpoint_loads_and_reranks(pipeline_run: Path, hotpot_val: list[Any])
     assert cfg.base_model
     assert cfg.max_passage_tokens == 24
     assert not (ckpt / "ref").exists()  # DPO's frozen reference adapter is not shipped
+    assert cfg.max_k == 2  # HotpotQA experts select 2 passages: the model's default cap
     rr = DynamicReranker.from_pretrained(ckpt)
+    assert rr.policy.max_k == 2
+    assert DynamicReranker.from_pretrained(ckpt, max_k=5).policy.max_k == 5
     ex = hotpot_val[0]
     sel = rr.rerank(ex["question"], ex["passages"])
     assert sel.k == len(sel.indices)
