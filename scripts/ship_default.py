@@ -44,6 +44,14 @@ def main(checkpoint: str) -> None:
     DEST.mkdir(parents=True)
     for name in FILES:
         shutil.copy2(src / name, DEST / name)
+    adapter_cfg = json.loads((DEST / "adapter_config.json").read_text())
+    adapter_cfg["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"  # no local path
+    (DEST / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2) + "\n")
+    experts = src.parents[1] / "bc" / "experts.json"
+    if config.get("max_k") is None and experts.is_file():
+        # dynrag-train records this itself since the run that made this model started
+        config["max_k"] = max(len(e["indices"]) for e in json.loads(experts.read_text()))
+        (DEST / "dynrag_config.json").write_text(json.dumps(config, indent=2) + "\n")
     manifest_path = src.parents[1] / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     stage = src.parent.name

@@ -40,8 +40,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
-"""The reranker used when none is named (CLI, adapters)."""
+DEFAULT_MODEL = "dynrag-smollm2-135m"
+"""The reranker used when none is named (CLI, adapters): SmolLM2-135M-Instruct with the LoRA
+adapter trained by ``configs/smollm2-135m.yaml``, shipped in the package."""
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 """The answer generator used when none is named (``dynrag eval``, ``dynrag-train``)."""

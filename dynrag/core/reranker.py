@@ -80,7 +80,7 @@ class DynamicReranker:
     output cannot be parsed passes all its candidates on, so nothing is lost.
 
     Example:
-        >>> rr = DynamicReranker.from_pretrained("smollm2-135m-instruct")  # doctest: +SKIP
+        >>> rr = DynamicReranker.from_pretrained("dynrag-smollm2-135m")  # doctest: +SKIP
         >>> sel = rr.rerank("Who wrote Hamlet?", ["Hamlet is a play by Shakespeare.", "..."])
         >>> sel.indices, sel.k, sel.status  # doctest: +SKIP
     """
@@ -139,7 +139,7 @@ class DynamicReranker:
         """Load a reranker from a local folder, a bundled name or a Hugging Face id.
 
         Args:
-            name_or_path: A model folder, a bundled name (``smollm2-135m-instruct``), a hub id
+            name_or_path: A model folder, a bundled name (``dynrag-smollm2-135m``, ``smollm2-135m-instruct``), a hub id
                 such as ``gasolsun/DynamicRAG-8B``, or the URL of a ``dynrag serve`` server.
             device: ``cpu``, ``cuda``, ``cuda:1``...; default CUDA when available.
             dtype: ``float32`` or ``bfloat16`` (default bfloat16 on GPU, float32 on CPU).
