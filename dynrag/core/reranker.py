@@ -139,8 +139,9 @@ class DynamicReranker:
         """Load a reranker from a local folder, a bundled name or a Hugging Face id.
 
         Args:
-            name_or_path: A model folder, a bundled name (``dynrag-smollm2-135m``, ``smollm2-135m-instruct``), a hub id
-                such as ``gasolsun/DynamicRAG-8B``, or the URL of a ``dynrag serve`` server.
+            name_or_path: A model folder, a bundled name (``dynrag-smollm2-135m``, the trained
+                default, or ``smollm2-135m-instruct``, its untrained base), a hub id such as
+                ``gasolsun/DynamicRAG-8B``, or the URL of a ``dynrag serve`` server.
             device: ``cpu``, ``cuda``, ``cuda:1``...; default CUDA when available.
             dtype: ``float32`` or ``bfloat16`` (default bfloat16 on GPU, float32 on CPU).
             prompt_format: Override the format recorded in the model's ``dynrag_config.json``.
