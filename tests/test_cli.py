@@ -112,5 +112,5 @@ def test_demo_on_the_default_model_runs_as_in_the_readme() -> None:
     proc = subprocess.run(
         [script, "demo", "--limit", "1"], capture_output=True, text=True, check=True, timeout=600
     )
-    assert "model 'smollm2-135m-instruct'" in proc.stdout
+    assert "model 'dynrag-smollm2-135m'" in proc.stdout
     assert "summary:" in proc.stdout
