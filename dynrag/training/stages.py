@@ -333,24 +333,41 @@ def run_sample(rd: RunDir, *, force: bool = False) -> Path:
     return out
 
 
+def _file_stage(
+    rd: RunDir, stage: str, upstream: str, upstream_file: str, out_name: str, force: bool
+) -> tuple[Path, bool]:
+    """Common start of a stage that turns one JSONL file into another, on the main process.
+
+    Returns the output path and whether this process must do the work (False: already
+    complete, or not the main process, which then waits for the main one).
+
+    Raises:
+        FileNotFoundError: the upstream stage's file is missing.
+    """
+    source = rd.stage_dir(upstream) / upstream_file
+    if not source.is_file():
+        msg = f"no {upstream_file} at {source}; run the {upstream} stage first"
+        raise FileNotFoundError(msg)
+    inputs = rd.input_hashes([source])
+    out = rd.stage_dir(stage) / out_name
+    if rd.is_complete(stage, inputs, force=force):
+        logger.info("%s: complete, skipped", stage)
+        return out, False
+    if not _is_main():
+        _wait()
+        return out, False
+    rd.start(stage, inputs)
+    return out, True
+
+
 # -- reward ------------------------------------------------------------------------------------
 def run_reward(rd: RunDir, *, force: bool = False) -> Path:
     """The generator answers from every sampled selection; each sample gets its reward terms."""
     cfg = rd.config
-    samples_path = rd.stage_dir("sample") / "samples.jsonl"
-    if not samples_path.is_file():
-        msg = f"no samples at {samples_path}; run the sample stage first"
-        raise FileNotFoundError(msg)
-    inputs = rd.input_hashes([samples_path])
-    out = rd.stage_dir("reward") / "rewards.jsonl"
-    if rd.is_complete("reward", inputs, force=force):
-        logger.info("reward: complete, skipped")
+    out, todo = _file_stage(rd, "reward", "sample", "samples.jsonl", "rewards.jsonl", force)
+    if not todo:
         return out
-    if not _is_main():
-        _wait()
-        return out
-    rd.start("reward", inputs)
-    records = list(read_jsonl(samples_path))
+    records = list(read_jsonl(rd.stage_dir("sample") / "samples.jsonl"))
     done = _done_ids(out)
     scorer = RewardScorer(cfg.reward, device=cfg.device)
     for record in tqdm(records, desc="reward", initial=0):
@@ -392,21 +409,11 @@ def best_worst_pair(
 def run_pairs(rd: RunDir, *, force: bool = False) -> Path:
     """Preference pairs: chosen = best, rejected = worst sample per question."""
     cfg = rd.config
-    rewards_path = rd.stage_dir("reward") / "rewards.jsonl"
-    if not rewards_path.is_file():
-        msg = f"no rewards at {rewards_path}; run the reward stage first"
-        raise FileNotFoundError(msg)
-    inputs = rd.input_hashes([rewards_path])
-    out = rd.stage_dir("pairs") / "pairs.jsonl"
-    if rd.is_complete("pairs", inputs, force=force):
-        logger.info("pairs: complete, skipped")
+    out, todo = _file_stage(rd, "pairs", "reward", "rewards.jsonl", "pairs.jsonl", force)
+    if not todo:
         return out
-    if not _is_main():
-        _wait()
-        return out
-    rd.start("pairs", inputs)
     pairs, ties = [], 0
-    for record in read_jsonl(rewards_path):
+    for record in read_jsonl(rd.stage_dir("reward") / "rewards.jsonl"):
         samples = [ScoredSample.model_validate(s) for s in record["samples"]]
         pair = best_worst_pair(samples, cfg.pairs.margin)
         if pair is None:
