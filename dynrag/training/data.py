@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dynrag.core.backends.base import HFTokenizerText
 from dynrag.core.backends.transformers import render_chat
 from dynrag.core.prompts import Message, PromptFormat, get_prompt_format
 from dynrag.core.types import Passage
@@ -131,8 +132,11 @@ def expert_selection(example: EvalExample, cfg: BCConfig, teacher: Teacher | Non
     return [i for i in order if scores[i] >= cfg.teacher_cutoff][: cfg.teacher_max_k]
 
 
-class PromptBuilder:
-    """Renders a question and its candidates into the policy's prompt string."""
+class PromptBuilder(HFTokenizerText):
+    """Renders a question and its candidates into the policy's prompt string.
+
+    Passages are cut with the backends' own `truncate`, so training sees what inference sees.
+    """
 
     def __init__(self, tokenizer: Any, prompt_format: str | PromptFormat, max_passage_tokens: int):
         """Use ``tokenizer``'s chat template, the named prompt format and the passage limit."""
@@ -140,15 +144,12 @@ class PromptBuilder:
         self.fmt = get_prompt_format(prompt_format)
         self.max_passage_tokens = max_passage_tokens
 
-    def _cut(self, text: str) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= self.max_passage_tokens:
-            return text
-        return str(self.tokenizer.decode(ids[: self.max_passage_tokens]))
-
     def messages(self, question: str, passages: Sequence[Passage]) -> list[Message]:
         """The chat messages, passages cut as `DynamicReranker` cuts them."""
-        shown = [p.model_copy(update={"text": self._cut(p.text)}) for p in passages]
+        shown = [
+            p.model_copy(update={"text": self.truncate(p.text, self.max_passage_tokens)[0]})
+            for p in passages
+        ]
         return self.fmt.messages(question, shown)
 
     def prompt(self, question: str, passages: Sequence[Passage]) -> str:
@@ -158,10 +159,6 @@ class PromptBuilder:
     def completion(self, indices: Sequence[int]) -> str:
         """The target text for a selection, ended by the end-of-turn token."""
         return self.fmt.format_selection(indices) + self.tokenizer.eos_token
-
-    def count(self, text: str) -> int:
-        """Tokens in ``text`` (no special tokens added)."""
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def fit_length(
@@ -178,8 +175,8 @@ def fit_length(
     kept: list[dict[str, Any]] = []
     longest = 0
     for row in rows:
-        prompt = builder.count(row["prompt"])
-        total = max(prompt + builder.count(row[f]) for f in fields)
+        prompt = builder.count_tokens(row["prompt"])
+        total = max(prompt + builder.count_tokens(row[f]) for f in fields)
         if max_length is not None and total > max_length:
             continue
         longest = max(longest, total)

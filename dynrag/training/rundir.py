@@ -23,7 +23,7 @@ from typing import Any
 
 from dynrag.training.config import TrainConfig
 
-__all__ = ["RunDir", "StageConflictError", "file_sha256", "read_jsonl"]
+__all__ = ["RunDir", "StageConflictError", "file_sha256", "is_main_process", "read_jsonl"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,8 @@ class StageConflictError(RuntimeError):
     """A stage already completed in this run directory with different settings."""
 
 
-def _main_process() -> bool:
+def is_main_process() -> bool:
+    """Whether this is the main process (always, outside ``accelerate launch``)."""
     from accelerate import PartialState
 
     return bool(PartialState().is_main_process)
@@ -142,7 +143,7 @@ class RunDir:
             return False
         if force:  # start over: drop the old outputs, trainer checkpoints included
             folder = self.path / stage
-            if folder.is_dir() and _main_process():
+            if folder.is_dir() and is_main_process():
                 shutil.rmtree(folder)
             entry["status"] = "forced"
             return False

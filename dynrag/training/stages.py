@@ -38,7 +38,7 @@ from dynrag.training.models import (
     save_checkpoint,
 )
 from dynrag.training.rewards import RewardScorer, ScoredSample
-from dynrag.training.rundir import RunDir, read_jsonl
+from dynrag.training.rundir import RunDir, is_main_process, read_jsonl
 
 __all__ = [
     "STAGE_FUNCTIONS",
@@ -56,12 +56,6 @@ logger = logging.getLogger(__name__)
 
 
 # -- shared helpers ----------------------------------------------------------------------------
-def _is_main() -> bool:
-    from accelerate import PartialState
-
-    return bool(PartialState().is_main_process)
-
-
 def _wait() -> None:
     from accelerate import PartialState
 
@@ -130,7 +124,7 @@ def _finish_training(
     checkpoint = save_checkpoint(
         trainer, tokenizer, rd.checkpoint(stage), rd.config, start, _trained_max_k(rd, start)
     )
-    if _is_main():
+    if is_main_process():
         if rd.config.save_merged:
             merge_checkpoint(checkpoint, rd.stage_dir(stage) / "merged")
         history = trainer.state.log_history
@@ -170,7 +164,7 @@ def run_bc(rd: RunDir, *, force: bool = False) -> Path:
     if rd.is_complete("bc", inputs, force=force):
         logger.info("bc: complete, skipped")
         return rd.checkpoint("bc")
-    if _is_main():
+    if is_main_process():
         rd.start("bc", inputs)
     stage_dir = rd.stage_dir("bc")
     examples = load_train_examples(cfg)
@@ -178,7 +172,7 @@ def run_bc(rd: RunDir, *, force: bool = False) -> Path:
     builder = PromptBuilder(tokenizer, cfg.prompt_format, cfg.max_passage_tokens)
     teacher = make_teacher(bc.teacher, cfg)
     rows, experts = [], []
-    for ex in tqdm(examples, desc="bc: expert selections", disable=not _is_main()):
+    for ex in tqdm(examples, desc="bc: expert selections", disable=not is_main_process()):
         selection = expert_selection(ex, bc, teacher)
         experts.append({"id": ex.id, "indices": selection, "gold": ex.gold})
         rows.append(
@@ -187,7 +181,7 @@ def run_bc(rd: RunDir, *, force: bool = False) -> Path:
                 "completion": builder.completion(selection),
             }
         )
-    if _is_main():
+    if is_main_process():
         _write_json(stage_dir / "experts.json", experts)
     rows, max_length = fit_length(rows, builder, bc.max_length, ["completion"])
     mean_k = sum(len(e["indices"]) for e in experts) / len(experts)
@@ -282,7 +276,7 @@ def run_sample(rd: RunDir, *, force: bool = False) -> Path:
     if rd.is_complete("sample", inputs, force=force):
         logger.info("sample: complete, skipped")
         return out
-    if not _is_main():
+    if not is_main_process():
         _wait()
         return out
     if (
@@ -353,7 +347,7 @@ def _file_stage(
     if rd.is_complete(stage, inputs, force=force):
         logger.info("%s: complete, skipped", stage)
         return out, False
-    if not _is_main():
+    if not is_main_process():
         _wait()
         return out, False
     rd.start(stage, inputs)
@@ -503,7 +497,7 @@ def run_dpo(rd: RunDir, *, force: bool = False) -> Path:
     if rd.is_complete("dpo", inputs, force=force):
         logger.info("dpo: complete, skipped")
         return rd.checkpoint("dpo")
-    if _is_main():
+    if is_main_process():
         rd.start("dpo", inputs)
     return _dpo(rd, "dpo", start, list(read_jsonl(pairs_path)), rd.config.dpo)
 
@@ -524,7 +518,7 @@ def run_feedback(rd: RunDir, *, force: bool = False) -> Path:
         return rd.checkpoint("feedback")
     records = [r for path in cfg.feedback.path for r in read_feedback(path)]
     pairs = feedback_pairs(records, cfg.feedback.rating_margin)
-    if _is_main():
+    if is_main_process():
         rd.start("feedback", inputs)
         (rd.stage_dir("feedback") / "pairs.jsonl").write_text(
             "".join(p.model_dump_json() + "\n" for p in pairs), encoding="utf-8"
@@ -581,7 +575,7 @@ class SelectionReward:
         mean_k = sum(ks) / len(ks)
         if log_metric is not None:
             log_metric("mean_k", mean_k)
-        if self.log_path is not None and _is_main():
+        if self.log_path is not None and is_main_process():
             step = getattr(trainer_state, "global_step", None)
             record = {"step": step, "reward": sum(rewards) / len(rewards), "mean_k": mean_k}
             _append_jsonl(self.log_path, [record])
@@ -603,7 +597,7 @@ def run_grpo(rd: RunDir, *, force: bool = False) -> Path:
     if rd.is_complete("grpo", inputs, force=force):
         logger.info("grpo: complete, skipped")
         return rd.checkpoint("grpo")
-    if _is_main():
+    if is_main_process():
         rd.start("grpo", inputs)
     stage_dir = rd.stage_dir("grpo")
     examples = load_train_examples(cfg, limit=settings.limit)
@@ -663,7 +657,7 @@ STAGE_FUNCTIONS: dict[str, Callable[..., Path]] = {
 def run_pipeline(config: TrainConfig, *, force: bool = False) -> Path:
     """Run ``config.stages`` in order, skipping stages already complete; returns the final model."""
     rd = RunDir(config)
-    if _is_main():
+    if is_main_process():
         rd.save()
     for stage in config.stages:
         logger.info("stage %s", stage)
