@@ -160,13 +160,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dynrag.core.generator import AnswerGenerator
     from dynrag.core.loading import cache_dir
     from dynrag.core.reranker import DynamicReranker
-    from dynrag.eval.readers import read_examples
+    from dynrag.eval.readers import drop_questions_in, read_examples
     from dynrag.eval.report import markdown_table, write_report
     from dynrag.eval.runner import GenerationCache, evaluate, summarize
     from dynrag.eval.selectors import build_selectors
 
     try:
-        examples = read_examples(args.data, args.format, args.limit)
+        examples = read_examples(args.data, args.format, None if args.exclude else args.limit)
+        if args.exclude:  # drop first, then take --limit: the same N questions every time
+            examples, dropped = drop_questions_in(examples, args.exclude)
+            logger.info("dropped %d questions that appear in %s", dropped, args.exclude)
+            examples = examples[: args.limit] if args.limit else examples
     except ValueError as err:
         raise SystemExit(str(err)) from None
     if not examples:
@@ -249,6 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", type=Path, required=True, help="HotpotQA, 2Wiki, MuSiQue or ctxs")
     ev.add_argument("--format", default=None, help="hotpotqa, 2wikimultihopqa, musique, ctxs")
     ev.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    ev.add_argument(
+        "--exclude",
+        type=Path,
+        action="append",
+        default=[],
+        help="drop questions that appear in this file (e.g. training data); repeatable; "
+        "applied before --limit",
+    )
     ev.add_argument(
         "--reranker",
         action="append",

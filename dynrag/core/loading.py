@@ -22,6 +22,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -73,6 +74,10 @@ class ModelConfig(BaseModel):
     max_k: int | None = Field(
         default=None,
         description="Largest k among the model's training targets: the default policy's max_k.",
+    )
+    presort: Literal["bm25"] | None = Field(
+        default=None,
+        description="First-stage order the model was trained on (see `dynrag.core.presort`).",
     )
 
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any
 from dynrag.core.backends.base import Backend, GenerationRequest, GrammarSpec, SamplingParams
 from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
 from dynrag.core.policy import SelectionPolicy
+from dynrag.core.presort import check_presort, presort_order
 from dynrag.core.prompts import PromptFormat, get_prompt_format
 from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
 
@@ -35,8 +36,11 @@ class _Job:
 class _QueryState:
     query: str
     passages: list[Passage]
+    """The candidates in the order the model reads them (after any presort)."""
     shown: list[Passage]
     policy: SelectionPolicy
+    order: list[int]
+    """``order[i]``: the caller's position of ``passages[i]``."""
     raw: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calls: int = 0
@@ -73,6 +77,9 @@ class DynamicReranker:
     `SelectionPolicy` bounds the result. The same input always gives the same selection
     (greedy decoding).
 
+    With ``presort`` set, the candidates are first put in that order (e.g. BM25), and
+    "retrieval order" below means that order.
+
     More candidates than ``window_size``: a **tournament**. The candidates are cut into windows
     of ``window_size`` in retrieval order; the model selects within each window (window ids are
     mapped back to positions in the whole list); the survivors, in retrieval order, go to another
@@ -95,6 +102,7 @@ class DynamicReranker:
         window_size: int | None = None,
         constrained: bool = True,
         max_new_tokens: int | None = None,
+        presort: str | None = None,
     ) -> None:
         """Build a reranker over a loaded backend.
 
@@ -107,6 +115,10 @@ class DynamicReranker:
             constrained: Restrict decoding to the selection grammar where the backend can.
             max_new_tokens: Cap on generated tokens (default: enough for every id, or 100 when
                 unconstrained).
+            presort: ``"bm25"`` puts the candidates in BM25 order (query against the
+                candidates) before the model reads them, as the model was trained
+                (`dynrag.core.presort`); ``None`` keeps the caller's order. Selections index
+                the caller's list either way.
         """
         if max_passage_tokens < 1:
             msg = f"max_passage_tokens must be at least 1, got {max_passage_tokens}"
@@ -121,6 +133,7 @@ class DynamicReranker:
             raise ValueError(msg)
         self.constrained = constrained
         self.max_new_tokens = max_new_tokens
+        self.presort = check_presort(presort)
         self.name_or_path: str | None = None
         """What the reranker was loaded from (set by `from_pretrained`)."""
 
@@ -202,6 +215,7 @@ class DynamicReranker:
         kwargs.setdefault("window_size", cfg.window_size)
         if cfg.max_passage_tokens:
             kwargs.setdefault("max_passage_tokens", cfg.max_passage_tokens)
+        kwargs.setdefault("presort", cfg.presort)
         reranker = cls(engine, prompt_format=prompt_format or cfg.prompt_format, **kwargs)
         reranker.name_or_path = name
         return reranker
@@ -288,7 +302,9 @@ class DynamicReranker:
         if not query.strip():
             msg = "query is empty; give the question the passages should answer"
             raise ValueError(msg)
-        items = to_passages(passages)
+        given = to_passages(passages)
+        order = presort_order(self.presort, query, given)
+        items = [given[i] for i in order]
         shown: list[Passage] = []
         cut = 0
         for p in items:
@@ -299,7 +315,7 @@ class DynamicReranker:
             logger.info(
                 "truncated %d of %d passages to %d tokens", cut, len(items), self.max_passage_tokens
             )
-        return _QueryState(query=query, passages=items, shown=shown, policy=policy)
+        return _QueryState(query=query, passages=items, shown=shown, policy=policy, order=order)
 
     def _first_jobs(self, index: int, st: _QueryState) -> list[_Job]:
         n = len(st.passages)
@@ -418,7 +434,7 @@ class DynamicReranker:
         )
         outcome = st.policy.apply(global_parse, st.passages, self._passage_tokens)
         return Selection(
-            indices=outcome.indices,
+            indices=[st.order[i] for i in outcome.indices],
             passages=[st.passages[i] for i in outcome.indices],
             raw_output="\n".join(st.raw),
             status=outcome.status,

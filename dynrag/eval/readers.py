@@ -14,7 +14,7 @@ Formats (auto-detected from the first record, or named):
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from dynrag.core.types import Passage
 
-__all__ = ["FORMATS", "EvalExample", "detect_format", "read_examples"]
+__all__ = ["FORMATS", "EvalExample", "detect_format", "drop_questions_in", "read_examples"]
 
 FORMATS = ("hotpotqa", "2wikimultihopqa", "musique", "ctxs")
 """Names accepted by ``format=`` (``2wikimultihopqa`` reads like ``hotpotqa``)."""
@@ -172,3 +172,21 @@ def read_examples(
             example.id = f"{path.name}:{number}"
         examples.append(example)
     return examples
+
+
+def drop_questions_in(
+    examples: list[EvalExample], paths: Sequence[str | Path]
+) -> tuple[list[EvalExample], int]:
+    """``examples`` without the questions that also appear in any of ``paths``.
+
+    Questions match on their normalised text (`dynrag.eval.metrics.normalize_answer`), so the
+    same question in another format or file still matches. Returns the kept examples and how
+    many were dropped.
+    """
+    from dynrag.eval.metrics import normalize_answer
+
+    seen: set[str] = set()
+    for path in paths:
+        seen.update(normalize_answer(e.question) for e in read_examples(path))
+    kept = [e for e in examples if normalize_answer(e.question) not in seen]
+    return kept, len(examples) - len(kept)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dynrag.core.presort import passage_text
 from dynrag.eval.readers import EvalExample
 
 __all__ = ["Choice", "Selector", "build_selectors", "parse_selector_spec"]
@@ -127,7 +128,7 @@ class Dynamic:
 
 
 def _passage_text(example: EvalExample) -> list[str]:
-    return [f"{p.title}. {p.text}" if p.title else p.text for p in example.passages]
+    return [passage_text(p) for p in example.passages]
 
 
 def minilm_scorer(model_path: str | None = None) -> _Scored:
@@ -156,27 +157,9 @@ def minilm_scorer(model_path: str | None = None) -> _Scored:
 
 def bm25_scorer() -> _Scored:
     """BM25 (bm25s) of the question against each example's own candidates."""
-    try:
-        import bm25s
-    except ImportError as err:
-        msg = "bm25-k needs bm25s: pip install 'dynrag[eval]'"
-        raise ImportError(msg) from err
+    from dynrag.core.presort import bm25_scores
 
-    def score(example: EvalExample) -> list[float]:
-        retriever = bm25s.BM25()
-        retriever.index(
-            bm25s.tokenize(_passage_text(example), show_progress=False), show_progress=False
-        )
-        query = bm25s.tokenize([example.question], show_progress=False)
-        return [float(s) for s in retriever.get_scores(_query_ids(query))]
-
-    return _Scored(score)
-
-
-def _query_ids(tokenized: Any) -> list[str]:
-    """The query's tokens as strings (what `BM25.get_scores` takes)."""
-    inverse = {i: t for t, i in tokenized.vocab.items()}
-    return [inverse[i] for i in tokenized.ids[0]]
+    return _Scored(lambda example: bm25_scores(example.question, _passage_text(example)))
 
 
 _ITEM = re.compile(r"^([a-z0-9\-]+)(?::(.*))?$")

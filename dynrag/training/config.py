@@ -249,7 +249,14 @@ class TrainConfig(_Strict):
     prompt_format: str = Field(default="dynamicrag-v1")
     max_passage_tokens: int = Field(default=128, ge=8, description="Per passage, as at inference.")
     max_candidates: int = Field(
-        default=20, ge=2, description="Candidates shown per question (the first N)."
+        default=20, ge=2, description="Candidates shown per question (the first N, after presort)."
+    )
+    presort: Literal["bm25"] | None = Field(
+        default=None,
+        description=(
+            "Order candidates by BM25 before cutting to max_candidates and prompting; recorded "
+            "in the checkpoint so the reranker applies it at inference (dynrag.core.presort)."
+        ),
     )
     save_merged: bool = Field(
         default=False,

@@ -13,10 +13,10 @@ from typing import Any
 
 from dynrag.core.backends.base import HFTokenizerText
 from dynrag.core.backends.transformers import render_chat
+from dynrag.core.presort import presort_order
 from dynrag.core.prompts import Message, PromptFormat, get_prompt_format
 from dynrag.core.types import Passage
-from dynrag.eval.metrics import normalize_answer
-from dynrag.eval.readers import EvalExample, read_examples
+from dynrag.eval.readers import EvalExample, drop_questions_in, read_examples
 from dynrag.training.config import BCConfig, TrainConfig
 
 __all__ = [
@@ -35,6 +35,7 @@ Teacher = Callable[[EvalExample], list[float]]
 def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[EvalExample]:
     """The training questions of ``config.data``, with excluded questions removed.
 
+    With ``config.presort`` the candidates are first put in that order (gold positions follow).
     Each example keeps its first ``config.max_candidates`` candidates (gold positions beyond
     them are dropped). A question that also appears in an ``exclude`` file is dropped and
     counted in the log, so an evaluation split cannot leak into training.
@@ -45,19 +46,13 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
     if not config.data.train:
         msg = "data.train names no file; list the training data files in the config"
         raise ValueError(msg)
-    excluded: set[str] = set()
-    for path in config.data.exclude:
-        excluded.update(normalize_answer(e.question) for e in read_examples(path))
     out: list[EvalExample] = []
     dropped = 0
     for path in config.data.train:
-        for ex in read_examples(path, config.data.format, config.data.limit):
-            if normalize_answer(ex.question) in excluded:
-                dropped += 1
-                continue
-            n = config.max_candidates
-            gold = None if ex.gold is None else [g for g in ex.gold if g < n]
-            out.append(ex.model_copy(update={"passages": ex.passages[:n], "gold": gold}))
+        examples = read_examples(path, config.data.format, config.data.limit)
+        examples, gone = drop_questions_in(examples, config.data.exclude)
+        dropped += gone
+        out.extend(_presorted(ex, config.presort, config.max_candidates) for ex in examples)
     if dropped:
         logger.info("dropped %d training questions that appear in the exclude files", dropped)
     if limit is not None:
@@ -66,6 +61,17 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
         msg = "no training examples left after exclusions"
         raise ValueError(msg)
     return out
+
+
+def _presorted(example: EvalExample, presort: str | None, n: int) -> EvalExample:
+    """``example`` with its candidates in presort order, cut to ``n`` (gold remapped)."""
+    order = presort_order(presort, example.question, example.passages)[:n]
+    position = {old: new for new, old in enumerate(order)}
+    gold = None
+    if example.gold is not None:
+        gold = [position[g] for g in example.gold if g in position]
+    passages = [example.passages[i] for i in order]
+    return example.model_copy(update={"passages": passages, "gold": gold})
 
 
 def make_teacher(name: str, config: TrainConfig) -> Teacher | None:

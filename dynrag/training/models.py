@@ -151,6 +151,7 @@ def save_checkpoint(
         window_size=config.max_candidates,
         max_passage_tokens=config.max_passage_tokens,
         max_k=max_k,
+        presort=config.presort,
     ).write(folder)
     logger.info("saved %s checkpoint to %s", "adapter" if adapter else "full", folder)
     return folder

@@ -128,6 +128,8 @@ class RunDir:
         cfg = self.config.model_dump(mode="json")
         shared = {k: cfg[k] for k in ("model", "seed", "prompt_format", "max_passage_tokens")}
         shared["max_candidates"] = cfg["max_candidates"]
+        if cfg.get("presort") is not None:  # absent before presort existed: old hashes hold
+            shared["presort"] = cfg["presort"]
         section = cfg.get(stage, {})
         blob = json.dumps({"shared": shared, "stage": section, "inputs": inputs}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -187,3 +187,26 @@ def test_selector_spec_parsing() -> None:
     assert parse_selector_spec("embed-threshold:0.4,0.5") == [("embed-threshold", ["0.4", "0.5"])]
     with pytest.raises(ValueError, match="cannot read"):
         parse_selector_spec("all,3")
+
+
+def test_exclude_drops_training_questions_before_the_limit(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DYNRAG_CACHE", str(tmp_path / "cache"))
+    retrieved = [
+        json.loads(line)
+        for line in (SHARED_DATA / "hotpotqa/hotpot_dev_retrieved.jsonl").read_text().splitlines()
+    ]
+    train = SHARED_DATA / "hotpotqa/hotpot_dev_distractor_train.json"
+    train_questions = {r["question"] for r in json.loads(train.read_text())}
+    first = [r["question"] for r in retrieved[:12]]
+    assert any(q in train_questions for q in first)  # the file's head holds training questions
+    expected = [r["question"] for r in retrieved if r["question"] not in train_questions][:5]
+    out = tmp_path / "report"
+    args = ["eval", "--data", str(SHARED_DATA / "hotpotqa/hotpot_dev_retrieved.jsonl")]
+    args += ["--exclude", str(train), "--limit", "5", "--generator", str(tiny_model_dir)]
+    args += ["--selectors", "first-k:1", "--max-new-tokens", "2", "--out", str(out)]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert [r["question"] for r in report["records"]] == expected
+    assert "--exclude" in report["meta"]["command"]

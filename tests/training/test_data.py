@@ -10,6 +10,7 @@ import pytest
 
 from dynrag import DynamicReranker
 from dynrag.core.backends.transformers import render_chat
+from dynrag.core.presort import presort_order
 from dynrag.core.types import Passage
 from dynrag.eval.readers import EvalExample
 from dynrag.training.config import BCConfig, TrainConfig
@@ -122,3 +123,20 @@ def test_rating_pairs_drop_ties() -> None:
     ]
     pairs = feedback_pairs(records)
     assert [(p.query, p.chosen, p.rejected) for p in pairs] == [("other", [2], [0, 1])]
+
+
+def test_presort_orders_candidates_before_the_cut_and_keeps_gold() -> None:
+    plain = load_train_examples(TrainConfig(data={"train": [HOTPOT_TRAIN], "limit": 6}))
+    cfg = TrainConfig(data={"train": [HOTPOT_TRAIN], "limit": 6}, presort="bm25", max_candidates=4)
+    presorted = load_train_examples(cfg)
+    for a, b in zip(plain, presorted, strict=True):
+        order = presort_order("bm25", a.question, a.passages)
+        assert b.passages == [a.passages[i] for i in order[:4]]
+        gold_texts = {a.passages[g].text for g in a.gold or [] if g in order[:4]}
+        assert {b.passages[g].text for g in b.gold or []} == gold_texts
+    # BM25 brings gold forward: more gold survives the cut to 4 than in file order
+    kept = sum(len(e.gold or []) for e in presorted)
+    cut = load_train_examples(
+        TrainConfig(data={"train": [HOTPOT_TRAIN], "limit": 6}, max_candidates=4)
+    )
+    assert kept > sum(len(e.gold or []) for e in cut)

@@ -22,7 +22,9 @@ def pipeline_run(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     from .conftest import tiny_config, write_config
 
     base = tmp_path_factory.mktemp("pipeline")
-    cfg = write_config(base / "cfg.yaml", tiny_config(tiny_model_dir, base / "run"))
+    # The published recipe's presort, through every stage.
+    config = tiny_config(tiny_model_dir, base / "run", presort="bm25")
+    cfg = write_config(base / "cfg.yaml", config)
     assert main(["run", "--config", str(cfg)]) == 0
     return base
 
@@ -86,8 +88,10 @@ def test_checkpoint_loads_and_reranks(pipeline_run: Path, hotpot_val: list[Any])
     assert cfg.max_passage_tokens == 24
     assert not (ckpt / "ref").exists()  # DPO's frozen reference adapter is not shipped
     assert cfg.max_k == 2  # HotpotQA experts select 2 passages: the model's default cap
+    assert cfg.presort == "bm25"  # trained on BM25-ordered candidates: inference does the same
     rr = DynamicReranker.from_pretrained(ckpt)
     assert rr.policy.max_k == 2
+    assert rr.presort == "bm25"
     assert DynamicReranker.from_pretrained(ckpt, max_k=5).policy.max_k == 5
     ex = hotpot_val[0]
     sel = rr.rerank(ex["question"], ex["passages"])

@@ -1,0 +1,73 @@
+"""First-stage ordering of candidates before the model reads them.
+
+DynamicRAG's reranker reads its candidates in retrieval order, best first. Candidates that
+arrive in an arbitrary order (a distractor set, a union of retrievers, a shuffled list) can be
+put in that order by a cheap lexical first stage: BM25 of the query against the candidates
+themselves (`bm25s`). A model trained on presorted candidates records it in its
+``dynrag_config.json`` (``presort: "bm25"``) and `DynamicReranker` applies it at inference, so
+training and inference see the same order. Selections still index the caller's list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from dynrag.core.types import Passage
+
+__all__ = ["PRESORT_METHODS", "PresortMethod", "bm25_scores", "passage_text", "presort_order"]
+
+PresortMethod = Literal["bm25"]
+PRESORT_METHODS: tuple[str, ...] = ("bm25",)
+
+
+def passage_text(passage: Passage) -> str:
+    """The text a first-stage scorer reads: ``"title. text"`` (or the text alone)."""
+    return f"{passage.title}. {passage.text}" if passage.title else passage.text
+
+
+def bm25_scores(query: str, texts: Sequence[str]) -> list[float]:
+    """BM25 score of ``query`` against each text, the texts themselves being the corpus.
+
+    Scores do not depend on the texts' order. An empty list gives an empty list; a query with
+    no indexable token scores every text 0.
+    """
+    import bm25s
+
+    if not texts:
+        return []
+    retriever = bm25s.BM25()
+    corpus = bm25s.tokenize(list(texts), show_progress=False)
+    retriever.index(corpus, show_progress=False)
+    tokenized = bm25s.tokenize([query], show_progress=False)
+    inverse = {i: t for t, i in tokenized.vocab.items()}
+    words = [inverse[i] for i in tokenized.ids[0]]
+    if not words:
+        return [0.0] * len(texts)
+    return [float(s) for s in retriever.get_scores(words)]
+
+
+def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -> list[int]:
+    """Positions of ``passages``, best first by ``method`` (ties keep input order).
+
+    ``None`` keeps the input order. Sorting an already presorted list gives it back unchanged.
+
+    Raises:
+        ValueError: an unknown method.
+    """
+    n = len(passages)
+    if method is None:
+        return list(range(n))
+    if method != "bm25":
+        msg = f"unknown presort {method!r}; use one of {PRESORT_METHODS} or None"
+        raise ValueError(msg)
+    scores = bm25_scores(query, [passage_text(p) for p in passages])
+    return sorted(range(n), key=lambda i: (-scores[i], i))
+
+
+def check_presort(method: Any) -> str | None:
+    """``method`` if it names a known presort (or is None); a clear error otherwise."""
+    if method is None or method in PRESORT_METHODS:
+        return method
+    msg = f"unknown presort {method!r}; use one of {PRESORT_METHODS} or None"
+    raise ValueError(msg)

@@ -1,0 +1,93 @@
+"""The BM25 presort: order, idempotence, and selections that still index the caller's list."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dynrag import DynamicReranker, Passage
+from dynrag.core.loading import ModelConfig
+from dynrag.core.presort import bm25_scores, presort_order
+
+from .test_reranker import KeywordBackend
+
+QUERY = "Which river flows through the capital of France?"
+PASSAGES = [
+    Passage(title="Berlin", text="Berlin is the capital of Germany. GOLD2"),
+    Passage(title="Cooking", text="A recipe for bread with flour and water."),
+    Passage(title="Seine", text="The Seine is a river that flows through Paris. GOLD1"),
+    Passage(title="Paris", text="Paris is the capital of France."),
+]
+
+
+def test_bm25_puts_the_matching_passages_first() -> None:
+    order = presort_order("bm25", QUERY, PASSAGES)
+    assert sorted(order) == [0, 1, 2, 3]
+    assert order[-1] == 1  # shares no word with the query
+    assert order[0] in (2, 3)
+
+
+def test_scores_do_not_depend_on_order_and_presort_is_idempotent() -> None:
+    texts = [f"{p.title}. {p.text}" for p in PASSAGES]
+    forward = bm25_scores(QUERY, texts)
+    backward = bm25_scores(QUERY, texts[::-1])
+    assert forward == pytest.approx(backward[::-1])
+    order = presort_order("bm25", QUERY, PASSAGES)
+    presorted = [PASSAGES[i] for i in order]
+    assert presort_order("bm25", QUERY, presorted) == [0, 1, 2, 3]
+
+
+def test_none_keeps_order_and_unknown_methods_are_refused() -> None:
+    assert presort_order(None, QUERY, PASSAGES) == [0, 1, 2, 3]
+    assert bm25_scores(QUERY, []) == []
+    with pytest.raises(ValueError, match="unknown presort 'tfidf'"):
+        presort_order("tfidf", QUERY, PASSAGES)
+    with pytest.raises(ValueError, match="unknown presort"):
+        DynamicReranker(KeywordBackend(), presort="dense")
+
+
+def test_the_model_reads_presorted_candidates_and_selections_index_the_callers_list() -> None:
+    backend = KeywordBackend()
+    seen: list[str] = []
+    generate = backend.generate
+
+    def spy(requests: Any, params: Any) -> Any:
+        seen.extend(r.messages[-1]["content"] for r in requests)
+        return generate(requests, params)
+
+    backend.generate = spy  # type: ignore[method-assign]
+    sel = DynamicReranker(backend, presort="bm25").rerank(QUERY, PASSAGES)
+    order = presort_order("bm25", QUERY, PASSAGES)
+    shown = [line for line in seen[0].splitlines() if ". Topic: " in line]
+    assert [line.split("Topic: ")[1] for line in shown] == [PASSAGES[i].title for i in order]
+    assert sel.indices == [2, 0]  # GOLD1 then GOLD2, positions in the caller's list
+    assert [p.title for p in sel.passages] == ["Seine", "Berlin"]
+    plain = DynamicReranker(KeywordBackend()).rerank(QUERY, PASSAGES)
+    assert plain.indices == sel.indices
+
+
+def test_presort_matches_reranking_a_presorted_list(tiny_model_dir: Path) -> None:
+    # A real (tiny) model: presorting inside the reranker = giving it the presorted list.
+    rr = DynamicReranker.from_pretrained(tiny_model_dir, presort="bm25", max_k=3)
+    plain = DynamicReranker.from_pretrained(tiny_model_dir, max_k=3)
+    order = presort_order("bm25", QUERY, PASSAGES)
+    sel = rr.rerank(QUERY, PASSAGES)
+    ref = plain.rerank(QUERY, [PASSAGES[i] for i in order])
+    assert sel.raw_output == ref.raw_output
+    assert sel.indices == [order[i] for i in ref.indices]
+    assert sel.passages == ref.passages
+
+
+def test_a_models_config_turns_presort_on(tiny_model_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for f in tiny_model_dir.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    ModelConfig(presort="bm25").write(folder)
+    assert json.loads((folder / "dynrag_config.json").read_text())["presort"] == "bm25"
+    assert DynamicReranker.from_pretrained(folder).presort == "bm25"
+    assert DynamicReranker.from_pretrained(folder, presort=None).presort is None
+    assert DynamicReranker.from_pretrained(tiny_model_dir).presort is None
