@@ -10,6 +10,7 @@ training and inference see the same order. Selections still index the caller's l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -29,22 +30,34 @@ def passage_text(passage: Passage) -> str:
 def bm25_scores(query: str, texts: Sequence[str]) -> list[float]:
     """BM25 score of ``query`` against each text, the texts themselves being the corpus.
 
-    Scores do not depend on the texts' order. An empty list gives an empty list; a query with
-    no indexable token scores every text 0.
+    Scores do not depend on the texts' order. An empty list gives an empty list; a query that
+    shares no indexable word with the texts (stopwords and one-letter words are not indexed)
+    scores every text 0.
     """
     import bm25s
 
+    _quiet_bm25s()
     if not texts:
         return []
-    retriever = bm25s.BM25()
-    corpus = bm25s.tokenize(list(texts), show_progress=False)
-    retriever.index(corpus, show_progress=False)
-    tokenized = bm25s.tokenize([query], show_progress=False)
-    inverse = {i: t for t, i in tokenized.vocab.items()}
-    words = [inverse[i] for i in tokenized.ids[0]]
-    if not words:
+    corpus = bm25s.tokenize(list(texts), return_ids=False, show_progress=False)
+    vocab = {token for doc in corpus for token in doc}
+    query_tokens = bm25s.tokenize([query], return_ids=False, show_progress=False)[0]
+    words = [w for w in query_tokens if w in vocab]
+    if not words:  # nothing in common (or nothing indexable): no evidence either way
         return [0.0] * len(texts)
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
     return [float(s) for s in retriever.get_scores(words)]
+
+
+def _quiet_bm25s() -> None:
+    """Undo bm25s's own DEBUG level on its logger, unless someone chose a level for it.
+
+    bm25s sets it at import, which floods an application's INFO log with a line per index.
+    """
+    log = logging.getLogger("bm25s")
+    if log.level == logging.DEBUG and not log.handlers:
+        log.setLevel(logging.NOTSET)
 
 
 def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -> list[int]:

@@ -91,3 +91,19 @@ def test_a_models_config_turns_presort_on(tiny_model_dir: Path, tmp_path: Path) 
     assert DynamicReranker.from_pretrained(folder).presort == "bm25"
     assert DynamicReranker.from_pretrained(folder, presort=None).presort is None
     assert DynamicReranker.from_pretrained(tiny_model_dir).presort is None
+
+
+def test_a_query_with_nothing_to_match_keeps_the_order() -> None:
+    # bm25s indexes no stopword or one-letter word: such queries (and candidates) score 0.
+    assert bm25_scores("a ?", ["x", "y z"]) == [0.0, 0.0]
+    assert bm25_scores("hello", ["", "hello there"])[0] == 0.0
+    assert presort_order("bm25", "Is it?", PASSAGES) == [0, 1, 2, 3]
+    sel = DynamicReranker(KeywordBackend(), presort="bm25").rerank("Is it?", PASSAGES)
+    assert sel.indices == [2, 0]
+
+
+def test_bm25s_debug_lines_stay_out_of_an_info_log() -> None:
+    import logging
+
+    bm25_scores(QUERY, ["some text"])
+    assert logging.getLogger("bm25s").level == logging.NOTSET  # inherits the application's
