@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from dynrag.core.loading import DEFAULT_GENERATOR, DEFAULT_MODEL
-from dynrag.core.policy import SelectionPolicy
 
 logger = logging.getLogger("dynrag.cli")
 
@@ -26,28 +25,46 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
         "--batch-size", type=int, default=None, help="prompts per batch (default: 8 GPU, 1 CPU)"
     )
     parser.add_argument("--min-k", type=int, default=0, help="select at least this many")
-    parser.add_argument("--max-k", type=int, default=None, help="select at most this many")
+    parser.add_argument(
+        "--max-k", type=int, default=None, help="select at most this many (default: the model's)"
+    )
     parser.add_argument(
         "--no-empty", action="store_true", help="never select nothing (the model cannot say None)"
     )
     parser.add_argument("--window-size", type=int, default=None, help="candidates shown at once")
     parser.add_argument(
-        "--max-passage-tokens", type=int, default=256, help="cut each passage to this many tokens"
+        "--max-passage-tokens",
+        type=int,
+        default=None,
+        help="cut each passage to this many tokens (default: the model's limit, else 256)",
+    )
+    parser.add_argument(
+        "--presort",
+        choices=["bm25", "none"],
+        default=None,
+        help="order candidates before the model reads them (default: as the model was trained)",
     )
 
 
 def _load(args: argparse.Namespace) -> Any:
     from dynrag.core.reranker import DynamicReranker
 
-    policy = SelectionPolicy(min_k=args.min_k, max_k=args.max_k, allow_empty=not args.no_empty)
+    # Unset options fall back to the model's dynrag_config.json (its max_k, passage limit,
+    # presort), so the CLI runs a trained model as it was trained.
+    options: dict[str, Any] = {"min_k": args.min_k, "allow_empty": not args.no_empty}
+    if args.max_k is not None:
+        options["max_k"] = args.max_k
+    if args.max_passage_tokens is not None:
+        options["max_passage_tokens"] = args.max_passage_tokens
+    if args.presort is not None:
+        options["presort"] = None if args.presort == "none" else args.presort
     return DynamicReranker.from_pretrained(
         args.model,
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
-        policy=policy,
         window_size=args.window_size,
-        max_passage_tokens=args.max_passage_tokens,
+        **options,
     )
 
 
@@ -180,9 +197,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rerankers = []
     if "dynamic" in args.selectors:
         for name in models:
-            rr = DynamicReranker.from_pretrained(
-                name, device=args.device, dtype=args.dtype, max_k=args.max_k
-            )
+            cap = {} if args.max_k is None else {"max_k": args.max_k}  # else the model's own
+            rr = DynamicReranker.from_pretrained(name, device=args.device, dtype=args.dtype, **cap)
             label = name
             if Path(name).is_dir():  # a run's "bc/checkpoint", "dpo/checkpoint" stay apart
                 parts = Path(name).resolve().parts

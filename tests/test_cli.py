@@ -114,3 +114,36 @@ def test_demo_on_the_default_model_runs_as_in_the_readme() -> None:
     )
     assert "model 'dynrag-smollm2-135m'" in proc.stdout
     assert "summary:" in proc.stdout
+
+
+def test_cli_runs_a_trained_model_with_its_own_settings(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from dynrag.cli import _load, build_parser
+    from dynrag.core.loading import ModelConfig
+
+    folder = tmp_path / "trained"
+    folder.mkdir()
+    for f in tiny_model_dir.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    ModelConfig(max_k=3, max_passage_tokens=40, presort="bm25").write(folder)
+    parser = build_parser()
+    rr = _load(
+        parser.parse_args(["rerank", "--model", str(folder), "--input", "i", "--output", "o"])
+    )
+    assert (rr.policy.max_k, rr.max_passage_tokens, rr.presort) == (3, 40, "bm25")
+    args = ["rerank", "--model", str(folder), "--input", "i", "--output", "o", "--max-k", "5"]
+    args += ["--max-passage-tokens", "100", "--presort", "none", "--no-empty"]
+    rr = _load(parser.parse_args(args))
+    assert (rr.policy.max_k, rr.max_passage_tokens, rr.presort) == (5, 100, None)
+    assert not rr.policy.allow_empty
+    untrained = _load(
+        parser.parse_args(
+            ["rerank", "--model", str(tiny_model_dir), "--input", "i", "--output", "o"]
+        )
+    )
+    assert (untrained.policy.max_k, untrained.max_passage_tokens, untrained.presort) == (
+        None,
+        256,
+        None,
+    )
