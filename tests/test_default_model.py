@@ -11,9 +11,9 @@ from dynrag.core.loading import DEFAULT_MODEL, ModelConfig, resolve_model
 from dynrag.eval.metrics import selection_prf
 
 BUNDLED = "dynrag-smollm2-135m"
-MIN_SELECTION_F1 = 0.2
-"""Measured 0.24 on these 12 questions (greedy, so exact); two random picks of 10 average 0.2.
-The shipped model is weak (README, "The bundled reranker"): this guards against regressions."""
+MIN_SELECTION_F1 = 0.5
+"""Two random picks of 10 average 0.2; the BM25-presorted model scored 0.63 on validation
+questions 1-50 (README, "The bundled reranker"). This guards against regressions."""
 
 
 def test_default_is_the_trained_bundled_model() -> None:
@@ -45,5 +45,11 @@ def test_trained_model_selects_on_unseen_validation_questions(hotpot_val: list[A
     f1 = [selection_prf(s.indices, q["gold"])[2] for s, q in zip(sels, questions, strict=True)]
     assert sum(k > 0 for k in ks) >= 9, ks  # it selects, where the untrained base says None
     assert max(ks) <= 4  # the largest k it was trained on, recorded in its config
-    assert len(set(ks)) >= 2  # k differs between questions
+    assert config_presort() == "bm25"  # trained on BM25-ordered candidates
     assert sum(f1) / len(f1) >= MIN_SELECTION_F1, f1
+
+
+def config_presort() -> str | None:
+    config = ModelConfig.read(resolve_model(BUNDLED).path)
+    assert config is not None
+    return config.presort
