@@ -22,10 +22,11 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from dynrag.core.presort import PresortMethod
 
 __all__ = [
     "BUNDLED_MODELS",
@@ -75,7 +76,7 @@ class ModelConfig(BaseModel):
         default=None,
         description="Largest k among the model's training targets: the default policy's max_k.",
     )
-    presort: Literal["bm25"] | None = Field(
+    presort: PresortMethod | None = Field(
         default=None,
         description="First-stage order the model was trained on (see `dynrag.core.presort`).",
     )

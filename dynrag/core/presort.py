@@ -12,14 +12,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from dynrag.core.types import Passage
 
-__all__ = ["PRESORT_METHODS", "PresortMethod", "bm25_scores", "passage_text", "presort_order"]
+__all__ = [
+    "PRESORT_METHODS",
+    "PresortMethod",
+    "bm25_scores",
+    "check_presort",
+    "passage_text",
+    "presort_order",
+]
 
 PresortMethod = Literal["bm25"]
-PRESORT_METHODS: tuple[str, ...] = ("bm25",)
+PRESORT_METHODS: tuple[str, ...] = get_args(PresortMethod)
 
 
 def passage_text(passage: Passage) -> str:
@@ -69,11 +76,8 @@ def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -
         ValueError: an unknown method.
     """
     n = len(passages)
-    if method is None:
+    if check_presort(method) is None:
         return list(range(n))
-    if method != "bm25":
-        msg = f"unknown presort {method!r}; use one of {PRESORT_METHODS} or None"
-        raise ValueError(msg)
     scores = bm25_scores(query, [passage_text(p) for p in passages])
     return sorted(range(n), key=lambda i: (-scores[i], i))
 

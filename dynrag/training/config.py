@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dynrag.core.presort import PresortMethod
+
 __all__ = [
     "BCConfig",
     "DPOConfig",
@@ -251,7 +253,7 @@ class TrainConfig(_Strict):
     max_candidates: int = Field(
         default=20, ge=2, description="Candidates shown per question (the first N, after presort)."
     )
-    presort: Literal["bm25"] | None = Field(
+    presort: PresortMethod | None = Field(
         default=None,
         description=(
             "Order candidates by BM25 before cutting to max_candidates and prompting; recorded "
