@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dynrag.core.loading import DEFAULT_GENERATOR, DEFAULT_MODEL
+from dynrag.core.presort import PRESORT_METHODS
 
 logger = logging.getLogger("dynrag.cli")
 
@@ -40,7 +41,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--presort",
-        choices=["bm25", "none"],
+        choices=[*PRESORT_METHODS, "none"],
         default=None,
         help="order candidates before the model reads them (default: as the model was trained)",
     )

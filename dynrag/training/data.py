@@ -38,7 +38,8 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
     With ``config.presort`` the candidates are first put in that order (gold positions follow).
     Each example keeps its first ``config.max_candidates`` candidates (gold positions beyond
     them are dropped). A question that also appears in an ``exclude`` file is dropped and
-    counted in the log, so an evaluation split cannot leak into training.
+    counted in the log, so an evaluation split cannot leak into training; ``data.limit`` then
+    keeps the first that many questions of each file.
 
     Raises:
         ValueError: no training files, or no example left.
@@ -49,10 +50,16 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
     out: list[EvalExample] = []
     dropped = 0
     for path in config.data.train:
-        examples = read_examples(path, config.data.format, config.data.limit)
+        examples = read_examples(path, config.data.format)
         examples, gone = drop_questions_in(examples, config.data.exclude)
         dropped += gone
-        out.extend(_presorted(ex, config.presort, config.max_candidates) for ex in examples)
+        examples = examples[: config.data.limit]
+        empty = [ex for ex in examples if not ex.passages]
+        if empty:  # nothing to select from: nothing to learn
+            logger.info("skipped %d questions without candidates in %s", len(empty), path)
+        out.extend(
+            _presorted(ex, config.presort, config.max_candidates) for ex in examples if ex.passages
+        )
     if dropped:
         logger.info("dropped %d training questions that appear in the exclude files", dropped)
     if limit is not None:

@@ -1,4 +1,4 @@
-"""The BM25 presort: order, idempotence, and selections that still index the caller's list."""
+"""The presorts (BM25, MiniLM, hybrid): order, idempotence, selections in the caller's list."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import pytest
 
 from dynrag import DynamicReranker, Passage
 from dynrag.core.loading import ModelConfig
-from dynrag.core.presort import bm25_scores, presort_order
+from dynrag.core.presort import (
+    PRESORT_METHODS,
+    bm25_scores,
+    hybrid_scores,
+    minilm_scores,
+    presort_order,
+)
 
 from .test_reranker import KeywordBackend
 
@@ -107,3 +113,43 @@ def test_bm25s_debug_lines_stay_out_of_an_info_log() -> None:
 
     bm25_scores(QUERY, ["some text"])
     assert logging.getLogger("bm25s").level == logging.NOTSET  # inherits the application's
+
+
+@pytest.mark.parametrize("method", ["minilm", "hybrid"])
+def test_minilm_and_hybrid_put_the_matching_passages_first(method: str) -> None:
+    order = presort_order(method, QUERY, PASSAGES)
+    assert sorted(order) == [0, 1, 2, 3]
+    assert order[0] in (2, 3)  # Seine / Paris
+    assert order[-1] == 1  # bread recipe
+    presorted = [PASSAGES[i] for i in order]
+    assert presort_order(method, QUERY, presorted) == [0, 1, 2, 3]
+
+
+def test_hybrid_is_the_sum_of_standardised_bm25_and_minilm_scores() -> None:
+    texts = [f"{p.title}. {p.text}" for p in PASSAGES]
+
+    def z(values: list[float]) -> list[float]:
+        mean = sum(values) / len(values)
+        std = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+        return [(v - mean) / std for v in values]
+
+    expected = [
+        a + b
+        for a, b in zip(z(bm25_scores(QUERY, texts)), z(minilm_scores(QUERY, texts)), strict=True)
+    ]
+    assert hybrid_scores(QUERY, texts) == pytest.approx(expected, abs=1e-5)
+    backward = hybrid_scores(QUERY, texts[::-1])
+    assert backward[::-1] == pytest.approx(hybrid_scores(QUERY, texts), abs=1e-5)
+    # no lexical evidence: BM25 adds nothing, MiniLM alone orders
+    only_semantic = hybrid_scores("a ?", texts)
+    sem = z(minilm_scores("a ?", texts))
+    assert only_semantic == pytest.approx(sem, abs=1e-5)
+    assert hybrid_scores(QUERY, []) == []
+    assert hybrid_scores(QUERY, ["same", "same"]) == [0.0, 0.0]
+
+
+def test_every_presort_method_runs_in_the_reranker() -> None:
+    assert set(PRESORT_METHODS) == {"bm25", "minilm", "hybrid"}
+    for method in PRESORT_METHODS:
+        sel = DynamicReranker(KeywordBackend(), presort=method).rerank(QUERY, PASSAGES)
+        assert sel.indices == [2, 0]

@@ -52,7 +52,7 @@ def test_eval_report_reproduces_from_records(
             "--generator",
             str(tiny_model_dir),
             "--selectors",
-            "dynamic,all,first-k:1,embed-k:1,2,bm25-k:1,embed-threshold:0.3,oracle",
+            "dynamic,all,first-k:1,embed-k:1,2,bm25-k:1,hybrid-k:2,embed-threshold:0.3,oracle",
             "--max-new-tokens",
             "6",
             "--out",
@@ -69,6 +69,7 @@ def test_eval_report_reproduces_from_records(
         "embed-k:1",
         "embed-k:2",
         "bm25-k:1",
+        "hybrid-k:2",
         "embed-threshold:0.3",
     }
     if has_gold:

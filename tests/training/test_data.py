@@ -49,11 +49,16 @@ def test_teacher_expert_uses_cutoff_and_max_k() -> None:
 
 def test_evaluation_questions_are_excluded(tmp_path: Path) -> None:
     val = json.loads(HOTPOT_VAL.read_text())[:3]
+    train = json.loads(HOTPOT_TRAIN.read_text())[:5]
+    no_candidates = {**train[4], "_id": "empty", "question": "Nothing?", "context": []}
     mixed = tmp_path / "mixed.json"
-    mixed.write_text(json.dumps(json.loads(HOTPOT_TRAIN.read_text())[:4] + val))
+    mixed.write_text(json.dumps([val[0], train[0], no_candidates, *val[1:], *train[1:4]]))
     cfg = TrainConfig(data={"train": [mixed], "exclude": [HOTPOT_VAL]}, max_candidates=6)
     examples = load_train_examples(cfg)
-    assert len(examples) == 4
+    assert [e.id for e in examples] == [t["_id"] for t in train[:4]]  # no val, no empty one
+    # limit counts the questions left after exclusion
+    limited = TrainConfig(data={"train": [mixed], "exclude": [HOTPOT_VAL], "limit": 3})
+    assert [e.id for e in load_train_examples(limited)] == [train[0]["_id"], train[1]["_id"]]
     assert all(len(e.passages) == 6 for e in examples)
     assert all(g < 6 for e in examples for g in e.gold or [])
 
