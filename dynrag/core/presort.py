@@ -161,7 +161,8 @@ def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -
         ValueError: an unknown method.
     """
     n = len(passages)
-    if check_presort(method) is None:
+    method = check_presort(method)
+    if method is None:
         return list(range(n))
     scores = presort_scores(method, query, [passage_text(p) for p in passages])
     return sorted(range(n), key=lambda i: (-scores[i], i))
