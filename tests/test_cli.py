@@ -122,10 +122,7 @@ def test_cli_runs_a_trained_model_with_its_own_settings(
     from dynrag.cli import _load, build_parser
     from dynrag.core.loading import ModelConfig
 
-    folder = tmp_path / "trained"
-    folder.mkdir()
-    for f in tiny_model_dir.iterdir():
-        (folder / f.name).write_bytes(f.read_bytes())
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "trained"))
     ModelConfig(max_k=3, max_passage_tokens=40, presort="bm25").write(folder)
     parser = build_parser()
     rr = _load(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -88,13 +89,10 @@ def test_presort_matches_reranking_a_presorted_list(tiny_model_dir: Path) -> Non
 
 
 def test_a_models_config_turns_presort_on(tiny_model_dir: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "model"
-    folder.mkdir()
-    for f in tiny_model_dir.iterdir():
-        (folder / f.name).write_bytes(f.read_bytes())
-    ModelConfig(presort="bm25").write(folder)
-    assert json.loads((folder / "dynrag_config.json").read_text())["presort"] == "bm25"
-    assert DynamicReranker.from_pretrained(folder).presort == "bm25"
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    ModelConfig(presort="hybrid").write(folder)
+    assert json.loads((folder / "dynrag_config.json").read_text())["presort"] == "hybrid"
+    assert DynamicReranker.from_pretrained(folder).presort == "hybrid"
     assert DynamicReranker.from_pretrained(folder, presort=None).presort is None
     assert DynamicReranker.from_pretrained(tiny_model_dir).presort is None
 
