@@ -27,7 +27,8 @@ Training data (questions, answers and passages, used to fit the adapter; none of
 - HotpotQA, CC BY-SA 4.0 (hotpotqa.github.io)
 - 2WikiMultihopQA, Apache-2.0 (github.com/Alab-NII/2wikimultihop)
 - MuSiQue, CC BY 4.0 (github.com/StonyBrookNLP/musique)
-The HotpotQA validation questions were excluded from training.
+The HotpotQA validation questions and the 50 retrieved-HotpotQA evaluation questions
+(data/hotpotqa-retrieved-eval/) were excluded from training.
 
 Reproduce: dynrag-train run --config configs/smollm2-135m.yaml (see README, "The bundled reranker").
 """
