@@ -57,13 +57,12 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
         empty = [ex for ex in examples if not ex.passages]
         if empty:  # nothing to select from: nothing to learn
             logger.info("skipped %d questions without candidates in %s", len(empty), path)
-        out.extend(
-            _presorted(ex, config.presort, config.max_candidates) for ex in examples if ex.passages
-        )
+        kept = [ex for ex in examples if ex.passages]
+        if limit is not None:  # presort (MiniLM on CPU) only the questions that are used
+            kept = kept[: max(limit - len(out), 0)]
+        out.extend(_presorted(ex, config.presort, config.max_candidates) for ex in kept)
     if dropped:
         logger.info("dropped %d training questions that appear in the exclude files", dropped)
-    if limit is not None:
-        out = out[:limit]
     if not out:
         msg = "no training examples left after exclusions"
         raise ValueError(msg)

@@ -56,6 +56,7 @@ def test_evaluation_questions_are_excluded(tmp_path: Path) -> None:
     cfg = TrainConfig(data={"train": [mixed], "exclude": [HOTPOT_VAL]}, max_candidates=6)
     examples = load_train_examples(cfg)
     assert [e.id for e in examples] == [t["_id"] for t in train[:4]]  # no val, no empty one
+    assert [e.id for e in load_train_examples(cfg, limit=3)] == [t["_id"] for t in train[:3]]
     # limit counts the questions left after exclusion
     limited = TrainConfig(data={"train": [mixed], "exclude": [HOTPOT_VAL], "limit": 3})
     assert [e.id for e in load_train_examples(limited)] == [train[0]["_id"], train[1]["_id"]]
