@@ -100,10 +100,33 @@ class DataConfig(_Strict):
     limit: int | None = Field(
         default=None, ge=1, description="At most this many per file (after exclusions)."
     )
+    file_limits: dict[Path, int] = Field(
+        default_factory=dict,
+        description=(
+            "Per-file limits that override ``limit``, keyed by the path as written in ``train``"
+            " (to weight the mix of sources)."
+        ),
+    )
     exclude: list[Path] = Field(
         default_factory=list,
         description="Files whose questions must never be trained on (e.g. an evaluation split).",
     )
+
+    @model_validator(mode="after")
+    def _limits_name_training_files(self) -> DataConfig:
+        unknown = [str(p) for p in self.file_limits if p not in self.train]
+        if unknown:
+            msg = f"data.file_limits names files that are not in data.train: {', '.join(unknown)}"
+            raise ValueError(msg)
+        low = {str(p): n for p, n in self.file_limits.items() if n < 1}
+        if low:
+            msg = f"data.file_limits must be at least 1: {low}"
+            raise ValueError(msg)
+        return self
+
+    def limit_for(self, path: Path) -> int | None:
+        """How many questions of ``path`` to keep (None: all)."""
+        return self.file_limits.get(path, self.limit)
 
 
 class BCConfig(TrainerSettings):
@@ -125,6 +148,17 @@ class BCConfig(TrainerSettings):
     )
     teacher_cutoff: float = Field(default=0.45, description="Teacher score a passage must reach.")
     teacher_max_k: int = Field(default=4, ge=1, description="At most this many teacher picks.")
+    drop_gold: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Share of the questions with two or more gold passages that are also trained on with"
+            " one gold passage taken out of the candidates (target: the gold left). Real"
+            " retrieval often misses a supporting passage; these pairs teach that k follows what"
+            " the candidates hold, not a fixed habit."
+        ),
+    )
 
 
 class SampleConfig(_Strict):

@@ -8,6 +8,7 @@ disagree on the format.
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "expert_selection",
     "load_train_examples",
     "make_teacher",
+    "with_missing_gold",
 ]
 
 logger = logging.getLogger(__name__)
@@ -38,8 +40,8 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
     With ``config.presort`` the candidates are first put in that order (gold positions follow).
     Each example keeps its first ``config.max_candidates`` candidates (gold positions beyond
     them are dropped). A question that also appears in an ``exclude`` file is dropped and
-    counted in the log, so an evaluation split cannot leak into training; ``data.limit`` then
-    keeps the first that many questions of each file.
+    counted in the log, so an evaluation split cannot leak into training; ``data.limit`` (or the
+    file's entry in ``data.file_limits``) then keeps the first that many questions of each file.
 
     Raises:
         ValueError: no training files, or no example left.
@@ -53,7 +55,7 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
         examples = read_examples(path, config.data.format)
         examples, gone = drop_questions_in(examples, config.data.exclude)
         dropped += gone
-        examples = examples[: config.data.limit]
+        examples = examples[: config.data.limit_for(path)]
         empty = [ex for ex in examples if not ex.passages]
         if empty:  # nothing to select from: nothing to learn
             logger.info("skipped %d questions without candidates in %s", len(empty), path)
@@ -78,6 +80,37 @@ def _presorted(example: EvalExample, presort: str | None, n: int) -> EvalExample
         gold = [position[g] for g in example.gold if g in position]
     passages = [example.passages[i] for i in order]
     return example.model_copy(update={"passages": passages, "gold": gold})
+
+
+def with_missing_gold(
+    examples: Sequence[EvalExample], share: float, seed: int
+) -> list[EvalExample]:
+    """Copies of some examples with one gold passage taken out of the candidates.
+
+    ``share`` of the examples with two or more gold passages (chosen with ``seed``) get a copy
+    (id suffixed ``#missing-gold``) without one of their gold passages, also chosen at random;
+    its gold list is the rest. Paired with the original, the same question then has targets of
+    different k, which only the candidates explain.
+    """
+    rng = random.Random(seed)
+    eligible = [ex for ex in examples if ex.gold is not None and len(ex.gold) >= 2]
+    chosen = rng.sample(eligible, round(share * len(eligible)))
+    out: list[EvalExample] = []
+    for ex in chosen:
+        assert ex.gold is not None  # eligible examples are labelled
+        gone = rng.choice(ex.gold)
+        keep = [i for i in range(len(ex.passages)) if i != gone]
+        position = {old: new for new, old in enumerate(keep)}
+        out.append(
+            ex.model_copy(
+                update={
+                    "id": f"{ex.id}#missing-gold",
+                    "passages": [ex.passages[i] for i in keep],
+                    "gold": [position[g] for g in ex.gold if g != gone],
+                }
+            )
+        )
+    return out
 
 
 def make_teacher(name: str, config: TrainConfig) -> Teacher | None:

@@ -29,6 +29,7 @@ from dynrag.training.data import (
     fit_length,
     load_train_examples,
     make_teacher,
+    with_missing_gold,
 )
 from dynrag.training.models import (
     choose_backend,
@@ -168,6 +169,10 @@ def run_bc(rd: RunDir, *, force: bool = False) -> Path:
         rd.start("bc", inputs)
     stage_dir = rd.stage_dir("bc")
     examples = load_train_examples(cfg)
+    if bc.drop_gold > 0:
+        extra = with_missing_gold(examples, bc.drop_gold, cfg.seed)
+        logger.info("bc: %d copies with one gold passage taken out", len(extra))
+        examples = examples + extra
     tokenizer = load_tokenizer(cfg.model)
     builder = PromptBuilder(tokenizer, cfg.prompt_format, cfg.max_passage_tokens)
     teacher = make_teacher(bc.teacher, cfg)

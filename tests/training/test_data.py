@@ -14,7 +14,12 @@ from dynrag.core.presort import presort_order
 from dynrag.core.types import Passage
 from dynrag.eval.readers import EvalExample
 from dynrag.training.config import BCConfig, TrainConfig
-from dynrag.training.data import PromptBuilder, expert_selection, load_train_examples
+from dynrag.training.data import (
+    PromptBuilder,
+    expert_selection,
+    load_train_examples,
+    with_missing_gold,
+)
 from dynrag.training.feedback import FeedbackRecord, feedback_pairs, read_feedback
 
 from .conftest import HOTPOT_TRAIN, HOTPOT_VAL
@@ -62,6 +67,46 @@ def test_evaluation_questions_are_excluded(tmp_path: Path) -> None:
     assert [e.id for e in load_train_examples(limited)] == [train[0]["_id"], train[1]["_id"]]
     assert all(len(e.passages) == 6 for e in examples)
     assert all(g < 6 for e in examples for g in e.gold or [])
+
+
+def test_missing_gold_copies_keep_the_rest_of_the_gold() -> None:
+    examples = load_train_examples(TrainConfig(data={"train": [HOTPOT_TRAIN], "limit": 8}))
+    one_gold = examples[0].model_copy(update={"id": "single", "gold": examples[0].gold[:1]})
+    copies = with_missing_gold([*examples, one_gold], 0.5, seed=0)
+    assert len(copies) == 4  # half of the 8 with two gold passages; never the single-gold one
+    assert copies == with_missing_gold([*examples, one_gold], 0.5, seed=0)  # seeded
+    by_id = {e.id: e for e in examples}
+    for copy in copies:
+        original = by_id[copy.id.removesuffix("#missing-gold")]
+        assert copy.id.endswith("#missing-gold")
+        assert len(copy.passages) == len(original.passages) - 1
+        assert len(copy.gold) == len(original.gold) - 1
+        kept_gold = {copy.passages[g].text for g in copy.gold}
+        assert kept_gold < {original.passages[g].text for g in original.gold}
+        removed = {p.text for p in original.passages} - {p.text for p in copy.passages}
+        assert len(removed) == 1
+        assert removed <= {original.passages[g].text for g in original.gold}
+    assert with_missing_gold(examples, 0.0, seed=0) == []
+
+
+def test_file_limits_weight_the_mix_of_sources(tmp_path: Path) -> None:
+    train = json.loads(HOTPOT_TRAIN.read_text())[:6]
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(train[:3]))
+    second.write_text(json.dumps(train[3:]))
+    cfg = TrainConfig(data={"train": [first, second], "limit": 1, "file_limits": {second: 3}})
+    assert [e.id for e in load_train_examples(cfg)] == [t["_id"] for t in train[:1] + train[3:]]
+    # the YAML form: keys are paths as written in data.train
+    from_yaml = TrainConfig.model_validate(
+        {"data": {"train": [str(first), str(second)], "file_limits": {str(first): 2}}}
+    )
+    assert [e.id for e in load_train_examples(from_yaml)] == [
+        t["_id"] for t in train[:2] + train[3:]
+    ]
+    with pytest.raises(ValueError, match=r"not in data\.train"):
+        TrainConfig(data={"train": [first], "file_limits": {second: 3}})
+    with pytest.raises(ValueError, match="at least 1"):
+        TrainConfig(data={"train": [first], "file_limits": {first: 0}})
 
 
 def test_training_prompt_is_the_inference_prompt(
