@@ -1,0 +1,76 @@
+"""Does a reranker's wish to stop after its first pick track how many gold passages there are?
+
+For each question: the model's own selection, then the log-probability (teacher-forced, with the
+end-of-turn token) of stopping after its first id, ``[a]``, minus that of going on to its second,
+``[a], [b]``. If the model had learned when one passage suffices, the margin would be higher where
+fewer gold passages are among the candidates. Prints the mean margin per gold count and the AUC
+of "one gold or none" against "two gold" questions (0.5: no signal).
+
+    python scripts/stop_signal.py dynrag-smollm2-135m \
+        data/hotpotqa-retrieved-eval/hotpot_dev_retrieved_eval50.jsonl \
+        ../shared/data/hotpotqa/hotpot_dev_distractor_val.json --limit 50
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+import torch
+from tqdm import tqdm
+
+from dynrag.core.reranker import DynamicReranker
+from dynrag.eval.readers import read_examples
+
+
+def main() -> None:
+    """Print the stop margins of a model on the given data files."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+
+    rr = DynamicReranker.from_pretrained(args.model)
+    backend = rr.backend
+    tok, model = backend.tokenizer, backend.model
+    eos = backend._eos_ids()[0]
+    fmt = rr.prompt_format
+
+    def logprob(prompt_ids: list[int], text: str) -> float:
+        ids = tok(text, add_special_tokens=False)["input_ids"] + [eos]
+        full = torch.tensor([prompt_ids + ids], device=backend.device)
+        with torch.inference_mode():
+            logits = model(input_ids=full).logits[0, len(prompt_ids) - 1 : -1].float()
+        picked = logits.log_softmax(-1).gather(1, torch.tensor(ids, device=full.device)[:, None])
+        return float(picked.sum())
+
+    margins: dict[int, list[float]] = defaultdict(list)
+    for path in args.data:
+        for ex in tqdm(read_examples(path, limit=args.limit), desc=path):
+            state = rr._prepare(ex.question, ex.passages, rr.policy)
+            prompt = backend.render(fmt.messages(state.query, state.shown))
+            prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            sel = rr.rerank(ex.question, ex.passages)
+            shown = {orig: pos for pos, orig in enumerate(state.order)}
+            ids = [shown[i] for i in sel.indices]
+            if len(ids) < 2:
+                ids = (ids + [i for i in range(len(state.order)) if i not in ids])[:2]
+            stop = logprob(prompt_ids, fmt.format_selection(ids[:1]))
+            go_on = logprob(prompt_ids, fmt.format_selection(ids[:2]))
+            margins[min(len(ex.gold or []), 2)].append(stop - go_on)
+
+    for gold, values in sorted(margins.items()):
+        print(
+            f"gold passages {gold}: {len(values)} questions, mean stop margin "
+            f"{sum(values) / len(values):+.2f}"
+        )
+    fewer = margins[0] + margins[1]
+    two = margins[2]
+    if fewer and two:
+        wins = sum((a > b) + 0.5 * (a == b) for a in fewer for b in two)
+        print(f"AUC (0-1 gold vs 2 gold): {wins / (len(fewer) * len(two)):.3f}")
+
+
+if __name__ == "__main__":
+    main()
