@@ -130,6 +130,9 @@ class RunDir:
         shared["max_candidates"] = cfg["max_candidates"]
         if cfg.get("presort") is not None:  # absent before presort existed: old hashes hold
             shared["presort"] = cfg["presort"]
+        data = cfg["data"]
+        # Which questions are read (the files themselves are in ``inputs``).
+        shared["data"] = {k: data[k] for k in ("limit", "file_limits", "format")}
         section = cfg.get(stage, {})
         blob = json.dumps({"shared": shared, "stage": section, "inputs": inputs}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

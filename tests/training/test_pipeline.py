@@ -137,3 +137,10 @@ def test_changed_settings_refuse_to_reuse_a_stage(pipeline_run: Path, caplog: An
     assert main(["bc", "--config", str(changed)]) == 2
     assert "already completed" in caplog.text
     assert "--force" in caplog.text
+    # reading other questions of the same files is another setting too
+    other = cfg.model_dump(mode="json")
+    other["data"]["limit"] = (cfg.data.limit or 100) - 1
+    changed.write_text(yaml.safe_dump(other))
+    caplog.clear()
+    assert main(["bc", "--config", str(changed)]) == 2
+    assert "already completed" in caplog.text
