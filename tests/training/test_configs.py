@@ -1,0 +1,25 @@
+"""Every config shipped in ``configs/`` is valid and names data that exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dynrag.training.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+
+def test_there_are_configs() -> None:
+    assert any(p.name == "smollm2-135m.yaml" for p in CONFIGS)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_loads_and_its_files_exist(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # config paths are relative to the repository root
+    cfg = load_config(path)
+    missing = [str(p) for p in [*cfg.data.train, *cfg.data.exclude] if not p.is_file()]
+    assert cfg.data.train
+    assert not missing, f"{path.name} names files that do not exist: {missing}"
