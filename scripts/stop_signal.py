@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-import torch
 from tqdm import tqdm
 
+from dynrag.core.prompts import Message
 from dynrag.core.reranker import DynamicReranker
 from dynrag.eval.readers import read_examples
 
@@ -33,31 +33,26 @@ def main() -> None:
 
     rr = DynamicReranker.from_pretrained(args.model)
     backend = rr.backend
-    tok, model = backend.tokenizer, backend.model
-    eos = backend._eos_ids()[0]
+    end = backend.tokenizer.eos_token
     fmt = rr.prompt_format
 
-    def logprob(prompt_ids: list[int], text: str) -> float:
-        ids = tok(text, add_special_tokens=False)["input_ids"] + [eos]
-        full = torch.tensor([prompt_ids + ids], device=backend.device)
-        with torch.inference_mode():
-            logits = model(input_ids=full).logits[0, len(prompt_ids) - 1 : -1].float()
-        picked = logits.log_softmax(-1).gather(1, torch.tensor(ids, device=full.device)[:, None])
-        return float(picked.sum())
+    def logprob(messages: list[Message], text: str) -> float:
+        """Summed log-probability of ``text`` and the end of turn (teacher-forced)."""
+        text += end
+        return backend.continuation_logprob(messages, text) * backend.count_tokens(text)
 
     margins: dict[int, list[float]] = defaultdict(list)
     for path in args.data:
         for ex in tqdm(read_examples(path, limit=args.limit), desc=path):
-            state = rr._prepare(ex.question, ex.passages, rr.policy)
-            prompt = backend.render(fmt.messages(state.query, state.shown))
-            prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            state = rr._prepare(ex.question, ex.passages, rr.policy)  # presorted, truncated
+            messages = fmt.messages(state.query, state.shown)
             sel = rr.rerank(ex.question, ex.passages)
             shown = {orig: pos for pos, orig in enumerate(state.order)}
             ids = [shown[i] for i in sel.indices]
             if len(ids) < 2:
                 ids = (ids + [i for i in range(len(state.order)) if i not in ids])[:2]
-            stop = logprob(prompt_ids, fmt.format_selection(ids[:1]))
-            go_on = logprob(prompt_ids, fmt.format_selection(ids[:2]))
+            stop = logprob(messages, fmt.format_selection(ids[:1]))
+            go_on = logprob(messages, fmt.format_selection(ids[:2]))
             margins[min(len(ex.gold or []), 2)].append(stop - go_on)
 
     for gold, values in sorted(margins.items()):

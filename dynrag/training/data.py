@@ -52,6 +52,8 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
     out: list[EvalExample] = []
     dropped = 0
     for path in config.data.train:
+        if limit is not None and len(out) >= limit:
+            break
         examples = read_examples(path, config.data.format)
         examples, gone = drop_questions_in(examples, config.data.exclude)
         dropped += gone
@@ -93,23 +95,18 @@ def with_missing_gold(
     different k, which only the candidates explain.
     """
     rng = random.Random(seed)
-    eligible = [ex for ex in examples if ex.gold is not None and len(ex.gold) >= 2]
-    chosen = rng.sample(eligible, round(share * len(eligible)))
+    eligible = [(ex, ex.gold) for ex in examples if ex.gold is not None and len(ex.gold) >= 2]
     out: list[EvalExample] = []
-    for ex in chosen:
-        assert ex.gold is not None  # eligible examples are labelled
-        gone = rng.choice(ex.gold)
+    for ex, gold in rng.sample(eligible, round(share * len(eligible))):
+        gone = rng.choice(gold)
         keep = [i for i in range(len(ex.passages)) if i != gone]
         position = {old: new for new, old in enumerate(keep)}
-        out.append(
-            ex.model_copy(
-                update={
-                    "id": f"{ex.id}#missing-gold",
-                    "passages": [ex.passages[i] for i in keep],
-                    "gold": [position[g] for g in ex.gold if g != gone],
-                }
-            )
-        )
+        update = {
+            "id": f"{ex.id}#missing-gold",
+            "passages": [ex.passages[i] for i in keep],
+            "gold": [position[g] for g in gold if g != gone],
+        }
+        out.append(ex.model_copy(update=update))
     return out
 
 
