@@ -192,6 +192,15 @@ class RewardWeights(_Strict):
     gold_likelihood: float = Field(default=0.6, ge=0.0)
     brevity: float = Field(default=0.1, ge=0.0, description="1 - k/N: fewer passages, more.")
     judge: float = Field(default=0.0, ge=0.0, description="LLM-judge score / 100.")
+    selection: float = Field(
+        default=0.0,
+        ge=0.0,
+        description=(
+            "F1 of the selection against the labelled gold passages (questions without labels "
+            "score 0 on this term). Not generator feedback: supervision carried into RL, so that "
+            "samples of one question that differ only in k are told apart."
+        ),
+    )
 
     @model_validator(mode="after")
     def _some_weight(self) -> RewardWeights:

@@ -12,6 +12,9 @@ Every term is in [0, 1] and stored per sample; the reward is their weighted sum
   apart samples whose free answers are all wrong, which a small generator's usually are.
 - ``brevity``: ``1 - k / N`` for the sample's own k among N candidates.
 - ``judge``: an LLM's 0-100 rating divided by 100.
+- ``selection``: F1 of the selected positions against the labelled gold positions, where the
+  question has labels (an empty selection scores 1 when nothing is gold). Supervision, not
+  generator feedback; weight 0 by default.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from dynrag.core.types import Passage
-from dynrag.eval.metrics import exact_match, normalize_answer, token_f1
+from dynrag.eval.metrics import exact_match, normalize_answer, selection_prf, token_f1
 from dynrag.training.config import RewardConfig, RewardWeights
 
 __all__ = [
@@ -58,6 +61,7 @@ class RewardTerms(BaseModel):
     gold_likelihood: float | None = None
     brevity: float | None = None
     judge: float | None = None
+    selection: float | None = None
 
 
 class ScoredSample(BaseModel):
@@ -249,8 +253,13 @@ class RewardScorer:
         selection: Sequence[int],
         answer: str,
         golds: list[str],
+        gold_indices: Sequence[int] | None = None,
     ) -> RewardTerms:
-        """Every term with a weight above 0 for one sample."""
+        """Every term with a weight above 0 for one sample.
+
+        ``gold_indices`` are the labelled gold positions among ``passages`` (None: unlabelled,
+        the ``selection`` term then scores 0).
+        """
         w = self.weights
         terms = RewardTerms()
         if w.em:
@@ -267,6 +276,10 @@ class RewardScorer:
             terms.brevity = brevity(len(selection), len(passages))
         if w.judge:
             terms.judge = self.judge(question, answer, golds)
+        if w.selection:
+            terms.selection = (
+                0.0 if gold_indices is None else selection_prf(selection, gold_indices)[2]
+            )
         return terms
 
     def score(
@@ -276,8 +289,11 @@ class RewardScorer:
         passages: Sequence[Passage],
         golds: list[str],
         samples: Sequence[dict[str, Any]],
+        gold_indices: Sequence[int] | None = None,
     ) -> list[ScoredSample]:
         """Score the samples of one question (dicts with ``text``, ``indices``, ``status``).
+
+        ``gold_indices``: the labelled gold positions, for the ``selection`` term.
 
         A sample whose output could not be read as a selection (status ``fallback``) gets
         reward 0 and no answer: writing the format is part of the task.
@@ -294,7 +310,7 @@ class RewardScorer:
             sel = tuple(s["indices"])
             answer = by_sel[sel]
             if sel not in cache:
-                terms = self.terms(question, passages, sel, answer, golds)
+                terms = self.terms(question, passages, sel, answer, golds, gold_indices)
                 cache[sel] = (terms, combine(terms, self.weights))
             terms, reward = cache[sel]
             out.append(ScoredSample(**s, answer=answer, terms=terms, reward=reward))

@@ -86,9 +86,9 @@ def _trl_args(settings: TrainerSettings, config: TrainConfig, output_dir: Path) 
         "use_cpu": device.type == "cpu",
         "bf16": bf16,
         "dataloader_num_workers": 0,
+        # always passed: TRL's configs default to True, which would override our False
+        "gradient_checkpointing": settings.gradient_checkpointing,
     }
-    if settings.gradient_checkpointing:
-        args["gradient_checkpointing"] = True
     args.update(settings.extra)
     return args
 
@@ -378,6 +378,7 @@ def run_reward(rd: RunDir, *, force: bool = False) -> Path:
             _passages(record),
             record["answers"],
             record["samples"],
+            record.get("gold"),
         )
         _append_jsonl(out, [{**record, "samples": [s.model_dump() for s in scored]}])
     rewards = [s["reward"] for r in read_jsonl(out) for s in r["samples"]]
@@ -564,6 +565,7 @@ class SelectionReward:
         question: list[str],
         answers: list[list[str]],
         passages: list[str],
+        gold: list[str] | None = None,
         log_metric: Callable[[str, float], None] | None = None,
         trainer_state: Any = None,
         **_: Any,
@@ -574,7 +576,10 @@ class SelectionReward:
             items = [Passage.model_validate(p) for p in json.loads(passages[i])]
             parsed = parse_selection(text, len(items))
             sample = {"text": text, "indices": list(parsed.indices), "status": parsed.status.value}
-            scored = self.scorer.score(id[i], question[i], items, answers[i], [sample])[0]
+            labels = None if gold is None else json.loads(gold[i])
+            scored = self.scorer.score(
+                id[i], question[i], items, answers[i], [sample], gold_indices=labels
+            )[0]
             rewards.append(scored.reward)
             ks.append(len(parsed.indices))
         mean_k = sum(ks) / len(ks)
@@ -615,6 +620,7 @@ def run_grpo(rd: RunDir, *, force: bool = False) -> Path:
             "question": ex.question,
             "answers": ex.answers,
             "passages": json.dumps([p.model_dump() for p in ex.passages]),
+            "gold": json.dumps(ex.gold),  # JSON: None (unlabelled) and [] both survive
         }
         for ex in examples
     ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,9 @@ from dynrag.training.rewards import (
     normalize_judge_score,
     rouge_l,
 )
-from dynrag.training.stages import best_worst_pair
+from dynrag.training.stages import SelectionReward, best_worst_pair
+
+SELECTION_ONLY = RewardWeights(em=0, f1=0, gold_likelihood=0, brevity=0, selection=1)
 
 
 def test_two_samples_with_different_k_get_different_penalties() -> None:
@@ -121,3 +125,40 @@ def test_gold_likelihood_separates_samples_the_answer_metrics_cannot() -> None:
     assert scored[0].reward > scored[1].reward
     assert scored[0].reward == scored[2].reward  # same selection, one generation (cached)
     assert math.isclose(scored[0].terms.gold_likelihood or 0, with_gold, rel_tol=1e-4)
+
+
+def test_selection_term_is_f1_against_labelled_gold() -> None:
+    scorer = RewardScorer(RewardConfig(weights=SELECTION_ONLY))
+    passages = [Passage(text=t) for t in ("a", "b", "c")]
+
+    def term(selection: list[int], gold: list[int] | None) -> float | None:
+        return scorer.terms("q", passages, selection, "x", ["y"], gold).selection
+
+    assert term([0], [0]) == 1.0
+    assert term([0, 1], [0]) == pytest.approx(2 / 3)  # one gold: stopping at it scores more
+    assert term([0, 1], [0, 1]) == 1.0
+    assert term([2], [0, 1]) == 0.0
+    assert term([], []) == 1.0  # nothing gold, nothing chosen
+    assert term([0], []) == 0.0
+    assert term([0], None) == 0.0  # unlabelled question: the term cannot reward anything
+    assert RewardScorer(RewardConfig()).terms("q", passages, [0], "x", ["y"]).selection is None
+
+
+def test_grpo_reward_reads_the_gold_column(tiny_model_dir: Path) -> None:
+    """TRL hands dataset columns to the reward function; ``gold`` is JSON (null: unlabelled)."""
+    config = RewardConfig(
+        generator=str(tiny_model_dir), weights=SELECTION_ONLY, max_answer_tokens=4
+    )
+    reward = SelectionReward(RewardScorer(config, device="cpu"))
+    passages = json.dumps([Passage(text=t).model_dump() for t in ("a b", "c d", "e f")])
+    completions = ["[1]", "[1], [2]", "[3]", "[1]"]  # the last one unlabelled
+    got = reward(
+        ["p"] * 4,
+        completions,
+        id=["q1"] * 3 + ["q2"],
+        question=["q?"] * 4,
+        answers=[["a"]] * 4,
+        passages=[passages] * 4,
+        gold=[json.dumps([0])] * 3 + [json.dumps(None)],
+    )
+    assert got == pytest.approx([1.0, 2 / 3, 0.0, 0.0])
