@@ -83,7 +83,9 @@ def plot_run(run_dir: str | Path) -> Path | None:
             ax2.set_ylabel("mean k")
             ax.set_title("GRPO")
             ax.set_xlabel("reward call")
-        if name != "samples":
+            lines = ax.get_lines() + ax2.get_lines()  # one legend for both axes
+            ax.legend(lines, [str(line.get_label()) for line in lines], fontsize=7)
+        if name not in ("samples", "grpo"):
             ax.legend(fontsize=7)
     fig.tight_layout()
     out = run_dir / "plots" / "training.png"

@@ -23,3 +23,25 @@ def test_config_loads_and_its_files_exist(path: Path, monkeypatch: pytest.Monkey
     missing = [str(p) for p in [*cfg.data.train, *cfg.data.exclude] if not p.is_file()]
     assert cfg.data.train
     assert not missing, f"{path.name} names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_gradient_checkpointing_setting_reaches_every_trl_config(
+    enabled: bool, tmp_path: Path
+) -> None:
+    """TRL's configs default gradient checkpointing to True; ours (False by default) must win."""
+    from trl import DPOConfig, GRPOConfig, SFTConfig
+
+    from dynrag.training.config import TrainConfig
+    from dynrag.training.stages import _trl_args
+
+    stage = {"gradient_checkpointing": enabled}
+    cfg = TrainConfig(device="cpu", bc=stage, dpo=stage, grpo=stage)
+    grpo = {"num_generations": 2, "per_device_train_batch_size": 2}  # TRL checks divisibility
+    for settings, trl_config, extra in (
+        (cfg.bc, SFTConfig, {}),
+        (cfg.dpo, DPOConfig, {}),
+        (cfg.grpo, GRPOConfig, grpo),
+    ):
+        args = trl_config(**{**_trl_args(settings, cfg, tmp_path), **extra})
+        assert args.gradient_checkpointing is enabled
