@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
+from transformers import TrainingArguments
 
 from dynrag.core.backends.base import GenerationRequest, GrammarSpec, SamplingParams
 from dynrag.core.backends.transformers import resolve_device
@@ -86,9 +87,13 @@ def _trl_args(settings: TrainerSettings, config: TrainConfig, output_dir: Path) 
         "use_cpu": device.type == "cpu",
         "bf16": bf16,
         "dataloader_num_workers": 0,
-        # always passed: TRL's configs default to True, which would override our False
-        "gradient_checkpointing": settings.gradient_checkpointing,
     }
+    # Always passed: TRL's configs default it to True, which would override our False.
+    # transformers 5 renamed the argument (the old name still works, with a FutureWarning).
+    key = "activation_checkpointing"
+    if key not in TrainingArguments.__dataclass_fields__:
+        key = "gradient_checkpointing"
+    args[key] = settings.gradient_checkpointing
     args.update(settings.extra)
     return args
 
