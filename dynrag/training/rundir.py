@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 _PACKAGES = ("dynrag", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 _TRAINING_STAGES = ("bc", "dpo", "grpo", "feedback")
+STAGE_ALSO_READS: dict[str, tuple[str, ...]] = {"grpo": ("reward",)}
+"""Config sections a stage reads besides its own (GRPO scores with the reward settings)."""
 
 
 class StageConflictError(RuntimeError):
@@ -133,8 +135,10 @@ class RunDir:
         data = cfg["data"]
         # Which questions are read (the files themselves are in ``inputs``).
         shared["data"] = {k: data[k] for k in ("limit", "file_limits", "format")}
-        section = cfg.get(stage, {})
-        blob = json.dumps({"shared": shared, "stage": section, "inputs": inputs}, sort_keys=True)
+        settings = {"shared": shared, "stage": cfg.get(stage, {}), "inputs": inputs}
+        for name in STAGE_ALSO_READS.get(stage, ()):
+            settings[name] = cfg[name]
+        blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def is_complete(self, stage: str, inputs: dict[str, str], *, force: bool = False) -> bool:

@@ -33,6 +33,9 @@ def test_grpo_stage_logs_reward_and_k(make_config: Any, tmp_path: Path, hotpot_v
     history = json.loads((tmp_path / "run" / "grpo" / "metrics.json").read_text())["log_history"]
     assert any("reward" in h for h in history)
     _rerank_ok(tmp_path / "run" / "grpo" / "checkpoint", hotpot_val[0])
+    # GRPO is scored with the reward section: other weights are other settings
+    other = make_config("other.yaml", stages=["grpo"], reward={"weights": {"selection": 1.0}})
+    assert main(["run", "--config", str(other)]) == 2
 
 
 def test_feedback_stage_trains_on_logged_preferences(
