@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PRESORT_METHODS",
+    "PRESORT_SCORE_KEY",
     "PresortMethod",
     "bm25_scores",
     "check_presort",
@@ -39,8 +40,13 @@ __all__ = [
     "minilm_scores",
     "passage_text",
     "presort_order",
+    "presort_ranking",
     "presort_scores",
+    "with_presort_scores",
 ]
+
+PRESORT_SCORE_KEY = "dynrag_presort_score"
+"""``Passage.metadata`` key under which a prompt that shows first-stage scores finds them."""
 
 PresortMethod = Literal["bm25", "minilm", "hybrid"]
 PRESORT_METHODS: tuple[str, ...] = get_args(PresortMethod)
@@ -160,12 +166,36 @@ def presort_order(method: str | None, query: str, passages: Sequence[Passage]) -
     Raises:
         ValueError: an unknown method.
     """
+    return presort_ranking(method, query, passages)[0]
+
+
+def presort_ranking(
+    method: str | None, query: str, passages: Sequence[Passage]
+) -> tuple[list[int], list[float] | None]:
+    """`presort_order` and each passage's score in that order (``None`` when ``method`` is).
+
+    Raises:
+        ValueError: an unknown method.
+    """
     n = len(passages)
     method = check_presort(method)
     if method is None:
-        return list(range(n))
+        return list(range(n)), None
     scores = presort_scores(method, query, [passage_text(p) for p in passages])
-    return sorted(range(n), key=lambda i: (-scores[i], i))
+    order = sorted(range(n), key=lambda i: (-scores[i], i))
+    return order, [scores[i] for i in order]
+
+
+def with_presort_scores(passages: Sequence[Passage], scores: Sequence[float]) -> list[Passage]:
+    """Copies of ``passages`` carrying their first-stage score in metadata (`PRESORT_SCORE_KEY`).
+
+    Prompt formats that show scores (`dynrag.core.prompts.PromptFormat.uses_scores`) read it
+    there; the caller's passages are not changed.
+    """
+    return [
+        p.model_copy(update={"metadata": {**p.metadata, PRESORT_SCORE_KEY: float(s)}})
+        for p, s in zip(passages, scores, strict=True)
+    ]
 
 
 def check_presort(method: Any) -> str | None:

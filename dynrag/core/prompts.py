@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dynrag.core.presort import PRESORT_SCORE_KEY
 from dynrag.core.types import Passage
 
 __all__ = [
     "DYNAMICRAG_V1",
+    "DYNRAG_SCORED_V1",
     "GENERATOR_V1",
     "GeneratorFormat",
     "Message",
@@ -47,7 +49,9 @@ class PromptFormat:
     query_template: str
     """The user message's head; ``{query}`` is replaced."""
     passage_template: str
-    """One passage; ``{i}`` (1-based), ``{title}`` and ``{text}`` are replaced."""
+    """One passage; ``{i}`` (1-based), ``{title}`` and ``{text}`` are replaced, and ``{score}``
+    (a float, e.g. ``{score:.1f}``) by the passage's first-stage score where the format shows
+    one (`uses_scores`)."""
     passage_joiner: str = "\n"
     """What joins the rendered passages."""
     id_open: str = "["
@@ -61,14 +65,41 @@ class PromptFormat:
     window_size: int = 20
     """Default number of candidates shown at once (the released 7B saw 20, the 8B 40)."""
 
+    @property
+    def uses_scores(self) -> bool:
+        """Whether passages are shown with their first-stage score (``{score}`` in the template).
+
+        Such a format needs a presort (`dynrag.core.presort`): the score is read from each
+        passage's ``metadata[PRESORT_SCORE_KEY]``, which the reranker and the training data set.
+        """
+        return "{score" in self.passage_template
+
     def messages(self, query: str, passages: Sequence[Passage]) -> list[Message]:
-        """The chat messages for one query and its (already truncated) candidates."""
+        """The chat messages for one query and its (already truncated) candidates.
+
+        Raises:
+            ValueError: the format shows scores and a passage has none.
+        """
         rendered = self.passage_joiner.join(
-            self.passage_template.format(i=i, title=p.title or "", text=p.text)
+            self.passage_template.format(
+                i=i, title=p.title or "", text=p.text, score=self._score(p, i)
+            )
             for i, p in enumerate(passages, start=1)
         )
         user = self.query_template.format(query=query) + rendered
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+
+    def _score(self, passage: Passage, i: int) -> float | None:
+        if not self.uses_scores:
+            return None
+        score = passage.metadata.get(PRESORT_SCORE_KEY)
+        if not isinstance(score, (int, float)):
+            msg = (
+                f"prompt format {self.name!r} shows first-stage scores, but passage {i} has none "
+                f"(metadata[{PRESORT_SCORE_KEY!r}]); use it with a presort"
+            )
+            raise ValueError(msg)
+        return float(score)
 
     def format_selection(self, indices: Sequence[int]) -> str:
         """The completion a model should write for 0-based ``indices`` (training targets)."""
@@ -161,7 +192,29 @@ GENERATOR_V1 = GeneratorFormat(
 )
 """The released checkpoints' generator prompt (upstream.md), short-form QA instruction."""
 
-_REGISTRY: dict[str, PromptFormat] = {DYNAMICRAG_V1.name: DYNAMICRAG_V1}
+DYNRAG_SCORED_V1 = PromptFormat(
+    name="dynrag-scored-v1",
+    system="\n".join(
+        [
+            *_V1_SYSTEM.split("\n")[:2],
+            "Each document also shows its retrieval score: how well a first-stage retriever "
+            "(BM25 + embeddings) matched it to the query, higher meaning a better match.",
+            *_V1_SYSTEM.split("\n")[2:],
+        ]
+    ),
+    query_template="Query: {query}\nRetrieved Content:\n",
+    passage_template="{i}. Topic: {title} (score {score:.1f})\nContent: {text}",
+)
+"""``dynamicrag-v1`` with each passage's first-stage (presort) score shown beside its title.
+
+Trained models only (the released checkpoints never saw scores); needs a presort. The score
+gives a small model something to set k by: how far the second or third candidate falls behind
+the first."""
+
+_REGISTRY: dict[str, PromptFormat] = {
+    DYNAMICRAG_V1.name: DYNAMICRAG_V1,
+    DYNRAG_SCORED_V1.name: DYNRAG_SCORED_V1,
+}
 
 
 def register_prompt_format(fmt: PromptFormat, *, overwrite: bool = False) -> None:

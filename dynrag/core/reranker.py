@@ -14,7 +14,7 @@ from typing import Any
 from dynrag.core.backends.base import Backend, GenerationRequest, GrammarSpec, SamplingParams
 from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.presort import check_presort, presort_order
+from dynrag.core.presort import check_presort, presort_ranking, with_presort_scores
 from dynrag.core.prompts import PromptFormat, get_prompt_format
 from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
 
@@ -134,6 +134,12 @@ class DynamicReranker:
         self.constrained = constrained
         self.max_new_tokens = max_new_tokens
         self.presort = check_presort(presort)
+        if self.prompt_format.uses_scores and self.presort is None:
+            msg = (
+                f"prompt format {self.prompt_format.name!r} shows first-stage scores: "
+                "give a presort (bm25, minilm or hybrid)"
+            )
+            raise ValueError(msg)
         self.name_or_path: str | None = None
         """What the reranker was loaded from (set by `from_pretrained`)."""
 
@@ -303,11 +309,14 @@ class DynamicReranker:
             msg = "query is empty; give the question the passages should answer"
             raise ValueError(msg)
         given = to_passages(passages)
-        order = presort_order(self.presort, query, given)
+        order, scores = presort_ranking(self.presort, query, given)
         items = [given[i] for i in order]
+        scored = items
+        if self.prompt_format.uses_scores and scores is not None:
+            scored = with_presort_scores(items, scores)
         shown: list[Passage] = []
         cut = 0
-        for p in items:
+        for p in scored:
             text, was_cut = self.backend.truncate(p.text, self.max_passage_tokens)
             cut += was_cut
             shown.append(p if not was_cut else p.model_copy(update={"text": text}))

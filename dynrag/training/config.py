@@ -324,6 +324,18 @@ class TrainConfig(_Strict):
     feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     @model_validator(mode="after")
+    def _scores_need_presort(self) -> TrainConfig:
+        from dynrag.core.prompts import get_prompt_format
+
+        if get_prompt_format(self.prompt_format).uses_scores and self.presort is None:
+            msg = (
+                f"prompt_format {self.prompt_format!r} shows first-stage scores: "
+                "set presort (bm25, minilm or hybrid)"
+            )
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
     def _known_stages(self) -> TrainConfig:
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown:

@@ -14,7 +14,7 @@ from typing import Any
 
 from dynrag.core.backends.base import HFTokenizerText
 from dynrag.core.backends.transformers import render_chat
-from dynrag.core.presort import presort_order
+from dynrag.core.presort import presort_ranking, with_presort_scores
 from dynrag.core.prompts import Message, PromptFormat, get_prompt_format
 from dynrag.core.types import Passage
 from dynrag.eval.readers import EvalExample, drop_questions_in, read_examples
@@ -74,13 +74,20 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
 
 
 def _presorted(example: EvalExample, presort: str | None, n: int) -> EvalExample:
-    """``example`` with its candidates in presort order, cut to ``n`` (gold remapped)."""
-    order = presort_order(presort, example.question, example.passages)[:n]
+    """``example`` with its candidates in presort order, cut to ``n`` (gold remapped).
+
+    With a presort, each passage carries its score (`dynrag.core.presort.PRESORT_SCORE_KEY`),
+    scored over all the candidates before the cut, as `DynamicReranker` scores them.
+    """
+    order, scores = presort_ranking(presort, example.question, example.passages)
+    order = order[:n]
     position = {old: new for new, old in enumerate(order)}
     gold = None
     if example.gold is not None:
         gold = [position[g] for g in example.gold if g in position]
     passages = [example.passages[i] for i in order]
+    if scores is not None:
+        passages = with_presort_scores(passages, scores[:n])
     return example.model_copy(update={"passages": passages, "gold": gold})
 
 
