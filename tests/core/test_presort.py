@@ -13,11 +13,15 @@ from dynrag import DynamicReranker, Passage
 from dynrag.core.loading import ModelConfig
 from dynrag.core.presort import (
     PRESORT_METHODS,
+    PRESORT_SCORE_KEY,
     bm25_scores,
     hybrid_scores,
     minilm_scores,
     presort_order,
+    presort_ranking,
+    with_presort_scores,
 )
+from dynrag.core.prompts import get_prompt_format
 
 from .test_reranker import KeywordBackend
 
@@ -151,3 +155,54 @@ def test_every_presort_method_runs_in_the_reranker() -> None:
     for method in PRESORT_METHODS:
         sel = DynamicReranker(KeywordBackend(), presort=method).rerank(QUERY, PASSAGES)
         assert sel.indices == [2, 0]
+
+
+def test_presort_ranking_gives_each_passages_score_in_that_order() -> None:
+    order, scores = presort_ranking("bm25", QUERY, PASSAGES)
+    assert order == presort_order("bm25", QUERY, PASSAGES)
+    raw = bm25_scores(QUERY, [f"{p.title}. {p.text}" for p in PASSAGES])
+    assert scores == pytest.approx([raw[i] for i in order])
+    assert scores == sorted(scores, reverse=True)
+    assert presort_ranking(None, QUERY, PASSAGES) == ([0, 1, 2, 3], None)
+    tagged = with_presort_scores(PASSAGES[:2], [1.5, -2.0])
+    assert [p.metadata[PRESORT_SCORE_KEY] for p in tagged] == [1.5, -2.0]
+    assert all(PRESORT_SCORE_KEY not in p.metadata for p in PASSAGES)  # copies only
+    with pytest.raises(ValueError, match="shorter"):
+        with_presort_scores(PASSAGES, [1.0])
+
+
+def test_the_scored_format_shows_the_presort_score_beside_each_title() -> None:
+    backend = KeywordBackend()
+    seen: list[str] = []
+    generate = backend.generate
+
+    def spy(requests: Any, params: Any) -> Any:
+        seen.extend(r.messages[-1]["content"] for r in requests)
+        return generate(requests, params)
+
+    backend.generate = spy  # type: ignore[method-assign]
+    rr = DynamicReranker(backend, prompt_format="dynrag-scored-v1", presort="hybrid")
+    sel = rr.rerank(QUERY, PASSAGES)
+    order, scores = presort_ranking("hybrid", QUERY, PASSAGES)
+    assert scores is not None
+    shown = [line for line in seen[0].splitlines() if ". Topic: " in line]
+    expected = [f"{PASSAGES[i].title} (score {s:.1f})" for i, s in zip(order, scores, strict=True)]
+    assert [line.split("Topic: ")[1] for line in shown] == expected
+    assert sel.indices == [2, 0]
+    assert sel.passages == [PASSAGES[2], PASSAGES[0]]  # the caller's passages, no score added
+
+
+def test_the_scored_format_needs_a_presort(tiny_model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="shows first-stage scores: give a presort"):
+        DynamicReranker(KeywordBackend(), prompt_format="dynrag-scored-v1")
+    with pytest.raises(ValueError, match="passage 1 has none"):
+        get_prompt_format("dynrag-scored-v1").messages(QUERY, PASSAGES)
+    assert not get_prompt_format("dynamicrag-v1").uses_scores
+    # a model trained on it records both, and loads with both
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "model"))
+    ModelConfig(prompt_format="dynrag-scored-v1", presort="bm25").write(folder)
+    rr = DynamicReranker.from_pretrained(folder, max_k=2)
+    assert (rr.prompt_format.name, rr.presort) == ("dynrag-scored-v1", "bm25")
+    assert rr.rerank(QUERY, PASSAGES).k <= 2
+    with pytest.raises(ValueError, match="give a presort"):
+        DynamicReranker.from_pretrained(folder, presort=None)

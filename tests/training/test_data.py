@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from dynrag import DynamicReranker
 from dynrag.core.backends.transformers import render_chat
-from dynrag.core.presort import presort_order
+from dynrag.core.presort import PRESORT_SCORE_KEY, presort_ranking
 from dynrag.core.types import Passage
 from dynrag.eval.readers import EvalExample
 from dynrag.training.config import BCConfig, TrainConfig
@@ -181,8 +182,11 @@ def test_presort_orders_candidates_before_the_cut_and_keeps_gold() -> None:
     cfg = TrainConfig(data={"train": [HOTPOT_TRAIN], "limit": 6}, presort="bm25", max_candidates=4)
     presorted = load_train_examples(cfg)
     for a, b in zip(plain, presorted, strict=True):
-        order = presort_order("bm25", a.question, a.passages)
-        assert b.passages == [a.passages[i] for i in order[:4]]
+        order, scores = presort_ranking("bm25", a.question, a.passages)
+        assert scores is not None
+        assert [p.text for p in b.passages] == [a.passages[i].text for i in order[:4]]
+        # each carries its score, taken over all the candidates before the cut
+        assert [p.metadata[PRESORT_SCORE_KEY] for p in b.passages] == pytest.approx(scores[:4])
         gold_texts = {a.passages[g].text for g in a.gold or [] if g in order[:4]}
         assert {b.passages[g].text for g in b.gold or []} == gold_texts
     # BM25 brings gold forward: more gold survives the cut to 4 than in file order
@@ -191,3 +195,20 @@ def test_presort_orders_candidates_before_the_cut_and_keeps_gold() -> None:
         TrainConfig(data={"train": [HOTPOT_TRAIN], "limit": 6}, max_candidates=4)
     )
     assert kept > sum(len(e.gold or []) for e in cut)
+
+
+def test_scored_prompts_show_the_presort_scores_and_need_a_presort(tiny_tokenizer: Any) -> None:
+    with pytest.raises(ValidationError, match="set presort"):
+        TrainConfig(prompt_format="dynrag-scored-v1")
+    cfg = TrainConfig(
+        data={"train": [HOTPOT_TRAIN], "limit": 2},
+        prompt_format="dynrag-scored-v1",
+        presort="bm25",
+        max_candidates=4,
+    )
+    example = load_train_examples(cfg)[0]
+    builder = PromptBuilder(tiny_tokenizer, cfg.prompt_format, 16)
+    user = builder.messages(example.question, example.passages)[-1]["content"]
+    scores = [p.metadata[PRESORT_SCORE_KEY] for p in example.passages]
+    for i, (p, s) in enumerate(zip(example.passages, scores, strict=True), start=1):
+        assert f"{i}. Topic: {p.title} (score {s:.1f})" in user
