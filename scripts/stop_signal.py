@@ -4,7 +4,10 @@ For each question: the model's own selection, then the log-probability (teacher-
 end-of-turn token) of stopping after its first id, ``[a]``, minus that of going on to its second,
 ``[a], [b]``. If the model had learned when one passage suffices, the margin would be higher where
 fewer gold passages are among the candidates. Prints the mean margin per gold count and the AUC
-of "one gold or none" against "two gold" questions (0.5: no signal).
+of "one gold or none" against "two gold" questions (0.5: no signal). ``--exclude`` drops questions
+that also appear in other files (as ``dynrag eval --exclude``), ``--skip`` the first N left;
+``--out`` writes each question's margin, gold positions and the model's first two picks (JSONL,
+for `scripts/stop_threshold.py`).
 
     python scripts/stop_signal.py dynrag-smollm2-135m \
         data/hotpotqa-retrieved-eval/hotpot_dev_retrieved_eval50.jsonl \
@@ -14,13 +17,14 @@ of "one gold or none" against "two gold" questions (0.5: no signal).
 from __future__ import annotations
 
 import argparse
+import json
 from collections import defaultdict
 
 from tqdm import tqdm
 
 from dynrag.core.prompts import Message
 from dynrag.core.reranker import DynamicReranker
-from dynrag.eval.readers import read_examples
+from dynrag.eval.readers import drop_questions_in, read_examples
 
 
 def main() -> None:
@@ -29,6 +33,9 @@ def main() -> None:
     parser.add_argument("model")
     parser.add_argument("data", nargs="+")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--skip", type=int, default=0, help="start after this many questions")
+    parser.add_argument("--exclude", action="append", default=[], help="drop these questions")
+    parser.add_argument("--out", default=None, help="also write each question's margin (JSONL)")
     args = parser.parse_args()
 
     rr = DynamicReranker.from_pretrained(args.model)
@@ -42,8 +49,10 @@ def main() -> None:
         return backend.continuation_logprob(messages, text) * backend.count_tokens(text)
 
     margins: dict[int, list[float]] = defaultdict(list)
+    rows: list[dict[str, object]] = []
     for path in args.data:
-        for ex in tqdm(read_examples(path, limit=args.limit), desc=path):
+        examples, _ = drop_questions_in(read_examples(path), args.exclude)
+        for ex in tqdm(examples[args.skip :][: args.limit], desc=path):
             state = rr._prepare(ex.question, ex.passages, rr.policy)  # presorted, truncated
             messages = fmt.messages(state.query, state.shown)
             sel = rr.rerank(ex.question, ex.passages)
@@ -54,6 +63,20 @@ def main() -> None:
             stop = logprob(messages, fmt.format_selection(ids[:1]))
             go_on = logprob(messages, fmt.format_selection(ids[:2]))
             margins[min(len(ex.gold or []), 2)].append(stop - go_on)
+            first_two = [state.order[i] for i in ids[:2]]  # positions in the file's list
+            rows.append(
+                {
+                    "file": path,
+                    "id": ex.id,
+                    "gold": ex.gold,
+                    "selected": sel.indices,
+                    "first_two": first_two,
+                    "margin": stop - go_on,
+                }
+            )
+    if args.out:
+        with open(args.out, "w") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
 
     for gold, values in sorted(margins.items()):
         print(
