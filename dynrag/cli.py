@@ -171,6 +171,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def model_labels(models: list[str]) -> list[str]:
+    """Short, distinct report labels for ``--reranker`` values.
+
+    A folder is named by its last path parts: ``bc/checkpoint`` for a run's checkpoint, with as
+    many more parts as it takes to tell it from the others (two runs' ``bc/checkpoint``). Names
+    that are not folders (bundled names, hub ids) stay as given.
+
+    Raises:
+        ValueError: the same model given twice.
+    """
+    parts = [Path(m).resolve().parts if Path(m).is_dir() else () for m in models]
+    depth = [2 if p and p[-1] == "checkpoint" else 1 for p in parts]
+    while True:
+        labels = [
+            str(Path(*p[-d:])) if p else m for m, p, d in zip(models, parts, depth, strict=True)
+        ]
+        clash = [i for i, lab in enumerate(labels) if labels.count(lab) > 1]
+        if not clash:
+            return labels
+        if any(not parts[i] or depth[i] >= len(parts[i]) for i in clash):
+            msg = f"--reranker {models[clash[0]]} is given twice"
+            raise ValueError(msg)
+        for i in clash:
+            depth[i] += 1
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Compare selectors on a QA file and write report.json, report.md and plots."""
     import shlex
@@ -197,13 +223,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     models = args.reranker or [DEFAULT_MODEL]
     rerankers = []
     if "dynamic" in args.selectors:
-        for name in models:
+        try:
+            labels = model_labels(models)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
+        for name, label in zip(models, labels, strict=True):
             cap = {} if args.max_k is None else {"max_k": args.max_k}  # else the model's own
             rr = DynamicReranker.from_pretrained(name, device=args.device, dtype=args.dtype, **cap)
-            label = name
-            if Path(name).is_dir():  # a run's "bc/checkpoint", "dpo/checkpoint" stay apart
-                parts = Path(name).resolve().parts
-                label = "/".join(parts[-2:]) if parts[-1] == "checkpoint" else parts[-1]
             rerankers.append((label, rr))
     try:
         selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)

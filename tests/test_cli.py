@@ -144,3 +144,27 @@ def test_cli_runs_a_trained_model_with_its_own_settings(
         256,
         None,
     )
+
+
+def test_eval_labels_two_runs_checkpoints_apart(tmp_path: Path) -> None:
+    from dynrag.cli import model_labels
+
+    first, second = (
+        tmp_path / "run-a" / "bc" / "checkpoint",
+        tmp_path / "run-b" / "bc" / "checkpoint",
+    )
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    dpo = tmp_path / "run-a" / "dpo" / "checkpoint"
+    dpo.mkdir(parents=True)
+    assert model_labels([str(first), str(dpo), "dynrag-smollm2-135m"]) == [
+        "bc/checkpoint",
+        "dpo/checkpoint",
+        "dynrag-smollm2-135m",
+    ]
+    assert model_labels([str(first), str(second)]) == [
+        "run-a/bc/checkpoint",
+        "run-b/bc/checkpoint",
+    ]
+    with pytest.raises(ValueError, match="given twice"):
+        model_labels([str(first), f"{first}/"])
