@@ -60,7 +60,8 @@ def test_none_keeps_order_and_unknown_methods_are_refused() -> None:
         DynamicReranker(KeywordBackend(), presort="dense")
 
 
-def test_the_model_reads_presorted_candidates_and_selections_index_the_callers_list() -> None:
+def _watched_backend() -> tuple[KeywordBackend, list[str]]:
+    """A `KeywordBackend` and the list its prompts' user messages are recorded in."""
     backend = KeywordBackend()
     seen: list[str] = []
     generate = backend.generate
@@ -70,6 +71,11 @@ def test_the_model_reads_presorted_candidates_and_selections_index_the_callers_l
         return generate(requests, params)
 
     backend.generate = spy  # type: ignore[method-assign]
+    return backend, seen
+
+
+def test_the_model_reads_presorted_candidates_and_selections_index_the_callers_list() -> None:
+    backend, seen = _watched_backend()
     sel = DynamicReranker(backend, presort="bm25").rerank(QUERY, PASSAGES)
     order = presort_order("bm25", QUERY, PASSAGES)
     shown = [line for line in seen[0].splitlines() if ". Topic: " in line]
@@ -172,15 +178,7 @@ def test_presort_ranking_gives_each_passages_score_in_that_order() -> None:
 
 
 def test_the_scored_format_shows_the_presort_score_beside_each_title() -> None:
-    backend = KeywordBackend()
-    seen: list[str] = []
-    generate = backend.generate
-
-    def spy(requests: Any, params: Any) -> Any:
-        seen.extend(r.messages[-1]["content"] for r in requests)
-        return generate(requests, params)
-
-    backend.generate = spy  # type: ignore[method-assign]
+    backend, seen = _watched_backend()
     rr = DynamicReranker(backend, prompt_format="dynrag-scored-v1", presort="hybrid")
     sel = rr.rerank(QUERY, PASSAGES)
     order, scores = presort_ranking("hybrid", QUERY, PASSAGES)
