@@ -24,17 +24,11 @@ from typing import Any
 
 from tqdm import tqdm
 
-from dynrag.core.presort import bm25_scores, minilm_scores, passage_text
+from dynrag.core.presort import _standardised, bm25_scores, minilm_scores, passage_text
 from dynrag.eval.metrics import bootstrap_ci, normalize_answer, selection_prf
 from dynrag.eval.readers import drop_questions_in, read_examples
 
 Row = dict[str, Any]
-
-
-def _z(scores: Sequence[float]) -> list[float]:
-    mean = sum(scores) / len(scores)
-    std = (sum((s - mean) ** 2 for s in scores) / len(scores)) ** 0.5
-    return [0.0] * len(scores) if std < 1e-9 else [(s - mean) / std for s in scores]
 
 
 def _order(scores: Sequence[float]) -> list[int]:
@@ -76,7 +70,10 @@ def main() -> None:
                 "eval": normalize_answer(ex.question) in held,
                 "bm25": bm25,
                 "minilm": minilm,
-                "hybrid": [a + b for a, b in zip(_z(bm25), _z(minilm), strict=True)],
+                # the hybrid presort's score, from the same two (each scorer runs once)
+                "hybrid": [
+                    a + b for a, b in zip(_standardised(bm25), _standardised(minilm), strict=True)
+                ],
             }
         )
     sides = {
