@@ -98,14 +98,38 @@ def _trl_args(settings: TrainerSettings, config: TrainConfig, output_dir: Path) 
     return args
 
 
-def _train(trainer: Any, output_dir: Path) -> None:
-    """Train, resuming from the newest checkpoint in ``output_dir`` when there is one."""
-    from transformers.trainer_utils import get_last_checkpoint
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir`` that was written to the end.
 
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    A trainer writes ``trainer_state.json`` last, so a folder without it is what a process
+    killed while saving leaves behind; such folders are skipped with a warning (resuming from
+    one fails), and the checkpoint before them is used.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not output_dir.is_dir():
+        return None
+    steps = {}
+    for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = path.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if path.is_dir() and suffix.isdigit():
+            steps[int(suffix)] = path
+    for step in sorted(steps, reverse=True):
+        if (steps[step] / TRAINER_STATE_NAME).is_file():
+            return steps[step]
+        logger.warning(
+            "skipping %s: written only in part (the run stopped while saving it)", steps[step]
+        )
+    return None
+
+
+def _train(trainer: Any, output_dir: Path) -> None:
+    """Train, resuming from the newest complete checkpoint in ``output_dir`` when there is one."""
+    last = last_complete_checkpoint(output_dir)
     if last:
         logger.info("resuming training from %s", last)
-    trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -133,8 +133,14 @@ def test_killed_bc_stage_resumes_and_completes(make_config: Any, tmp_path: Path)
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["stages"]["bc"]["status"] == "running"
     assert not (tmp_path / "run" / "bc" / "checkpoint").exists()
+    # what a kill while saving leaves: a newer checkpoint folder without its weights and state
+    newest = max(int(p.name.split("-")[1]) for p in trainer_dir.glob("checkpoint-*"))
+    partial = trainer_dir / f"checkpoint-{newest + 1}"
+    partial.mkdir()
+    (partial / "adapter_config.json").write_text("{}")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+    assert f"skipping {partial}" in done.stderr
     assert "resuming training from" in done.stderr
     state = json.loads((tmp_path / "run" / "bc" / "metrics.json").read_text())
     assert max(h.get("step", 0) for h in state["log_history"]) == 40
@@ -218,3 +224,18 @@ def test_force_reruns_a_completed_stage_from_scratch(make_config: Any, tmp_path:
     assert not (trainer / "checkpoint-2").exists()  # not resumed from the old run
     history = json.loads((tmp_path / "run" / "bc" / "metrics.json").read_text())["log_history"]
     assert max(h.get("step", 0) for h in history) == 1
+
+
+def test_last_complete_checkpoint_skips_part_written_ones(tmp_path: Path) -> None:
+    from dynrag.training.stages import last_complete_checkpoint
+
+    assert last_complete_checkpoint(tmp_path / "missing") is None
+    assert last_complete_checkpoint(tmp_path) is None
+    for step, complete in ((2, True), (10, True), (12, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-x").mkdir()  # not a step: ignored
+    # numeric order, not text order (10 > 2), and the part-written 12 is skipped
+    assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
