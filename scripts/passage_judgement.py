@@ -29,20 +29,13 @@ from tqdm import tqdm
 from dynrag.core.backends.transformers import TransformersBackend
 from dynrag.core.presort import _standardised, bm25_scores, minilm_scores, passage_text
 from dynrag.core.reranker import DynamicReranker
+from dynrag.eval.metrics import pair_auc
 from dynrag.eval.readers import read_examples
 
 ASK = (
     "Question: {question}\n\nPassage: {passage}\n\n"
     "Is this passage needed to answer the question? Answer Yes or No."
 )
-
-
-def pair_auc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
-    """How often a positive scores above a negative (ties count half); None without both."""
-    if not positive or not negative:
-        return None
-    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
-    return wins / (len(positive) * len(negative))
 
 
 def main() -> None:
@@ -60,15 +53,13 @@ def main() -> None:
     tok = backend.tokenizer
     yes, no = (tok(w, add_special_tokens=False)["input_ids"][0] for w in ("Yes", "No"))
 
-    def cut(text: str) -> str:
-        ids = tok(text, add_special_tokens=False)["input_ids"][: args.max_passage_tokens]
-        return str(tok.decode(ids))
-
     @torch.inference_mode()
     def llm_scores(question: str, texts: Sequence[str]) -> list[float]:
         scores = []
         for text in texts:
-            content = ASK.format(question=question, passage=cut(text))
+            content = ASK.format(
+                question=question, passage=backend.truncate(text, args.max_passage_tokens)[0]
+            )
             prompt = backend.render([{"role": "user", "content": content}])
             ids = tok(prompt, add_special_tokens=False)["input_ids"]
             logits = backend.model(input_ids=torch.tensor([ids], device=backend.device)).logits

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from dynrag.core.prompts import Message
 from dynrag.core.reranker import DynamicReranker
+from dynrag.eval.metrics import pair_auc
 from dynrag.eval.readers import drop_questions_in, read_examples
 
 
@@ -85,9 +86,9 @@ def main() -> None:
         )
     fewer = margins[0] + margins[1]
     two = margins[2]
-    if fewer and two:
-        wins = sum((a > b) + 0.5 * (a == b) for a in fewer for b in two)
-        print(f"AUC (0-1 gold vs 2 gold): {wins / (len(fewer) * len(two)):.3f}")
+    auc = pair_auc(fewer, two)
+    if auc is not None:
+        print(f"AUC (0-1 gold vs 2 gold): {auc:.3f}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ __all__ = [
     "exact_match",
     "ndcg",
     "normalize_answer",
+    "pair_auc",
     "percentile",
     "selection_prf",
     "token_f1",
@@ -90,6 +91,18 @@ def ndcg(selected: Sequence[int], gold: Sequence[int]) -> float:
     dcg = sum(1.0 / math.log2(rank + 2) for rank, i in enumerate(selected) if i in relevant)
     ideal = sum(1.0 / math.log2(rank + 2) for rank in range(len(relevant)))
     return dcg / ideal
+
+
+def pair_auc(positive: Sequence[float], negative: Sequence[float]) -> float | None:
+    """How often a positive scores above a negative, over all pairs (ties count half).
+
+    The area under the ROC curve of telling the two groups apart by score (0.5: no signal);
+    None when either group is empty.
+    """
+    if not positive or not negative:
+        return None
+    wins = sum((p > n) + 0.5 * (p == n) for p in positive for n in negative)
+    return wins / (len(positive) * len(negative))
 
 
 def bootstrap_ci(

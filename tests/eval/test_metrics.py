@@ -12,6 +12,7 @@ from dynrag.eval.metrics import (
     exact_match,
     ndcg,
     normalize_answer,
+    pair_auc,
     percentile,
     selection_prf,
     token_f1,
@@ -74,3 +75,12 @@ def test_bootstrap_and_percentile() -> None:
     assert bootstrap_ci([0.25] * 10) == (0.25, 0.25)
     assert percentile([1, 2, 3, 4], 50) == pytest.approx(2.5)
     assert math.isnan(percentile([], 50))
+
+
+def test_pair_auc() -> None:
+    assert pair_auc([3.0, 2.0], [1.0, 0.0]) == 1.0
+    assert pair_auc([0.0], [1.0, 2.0]) == 0.0
+    # pairs: 2>1 win, 2=2 half, 0<1 loss, 0<2 loss
+    assert pair_auc([2.0, 0.0], [1.0, 2.0]) == (1 + 0.5) / 4
+    assert pair_auc([], [1.0]) is None
+    assert pair_auc([1.0], []) is None
