@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from dynrag.core import (
     DynamicReranker,
     Passage,
+    Reranker,
     Selection,
     SelectionPolicy,
     SelectionStatus,
@@ -23,6 +24,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "DynamicReranker",
     "Passage",
+    "Reranker",
     "Selection",
     "SelectionPolicy",
     "SelectionStatus",

@@ -48,7 +48,7 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from dynrag.core.reranker import DynamicReranker
+    from dynrag.core.interface import Reranker
 
     # Unset options fall back to the model's dynrag_config.json (its max_k, passage limit,
     # presort), so the CLI runs a trained model as it was trained.
@@ -59,14 +59,11 @@ def _load(args: argparse.Namespace) -> Any:
         options["max_passage_tokens"] = args.max_passage_tokens
     if args.presort is not None:
         options["presort"] = None if args.presort == "none" else args.presort
-    return DynamicReranker.from_pretrained(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        window_size=args.window_size,
-        **options,
-    )
+    given = {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size}
+    given["window_size"] = args.window_size
+    # Only what was given: each model family takes the options that apply to it.
+    options.update({k: v for k, v in given.items() if v is not None})
+    return Reranker.from_pretrained(args.model, **options)
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -202,8 +199,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import shlex
 
     from dynrag.core.generator import AnswerGenerator
+    from dynrag.core.interface import Reranker
     from dynrag.core.loading import cache_dir
-    from dynrag.core.reranker import DynamicReranker
     from dynrag.eval.readers import drop_questions_in, read_examples
     from dynrag.eval.report import markdown_table, write_report
     from dynrag.eval.runner import GenerationCache, evaluate, summarize
@@ -229,7 +226,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise SystemExit(str(err)) from None
         for name, label in zip(models, labels, strict=True):
             cap = {} if args.max_k is None else {"max_k": args.max_k}  # else the model's own
-            rr = DynamicReranker.from_pretrained(name, device=args.device, dtype=args.dtype, **cap)
+            rr = Reranker.from_pretrained(name, device=args.device, dtype=args.dtype, **cap)
             rerankers.append((label, rr))
     try:
         selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)

@@ -10,9 +10,9 @@ from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Call
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
+from dynrag.core.interface import Reranker
 from dynrag.core.loading import DEFAULT_MODEL
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.reranker import DynamicReranker
 from dynrag.core.types import Passage, Selection
 
 
@@ -41,7 +41,7 @@ class DynamicRAGRerank(BaseDocumentCompressor):
 
     model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
 
-    reranker: DynamicReranker | None = Field(default=None, exclude=True)
+    reranker: Reranker | None = Field(default=None, exclude=True)
     """A loaded reranker to share; built from ``model`` when not given."""
     model: str = DEFAULT_MODEL
     """Model folder, bundled name or Hugging Face id the reranker is loaded from."""
@@ -65,7 +65,7 @@ class DynamicRAGRerank(BaseDocumentCompressor):
     @model_validator(mode="after")
     def _build_reranker(self) -> DynamicRAGRerank:
         if self.reranker is None:
-            self.reranker = DynamicReranker.from_pretrained(
+            self.reranker = Reranker.from_pretrained(
                 self.model, device=self.device, dtype=self.dtype
             )
         elif "model" not in self.model_fields_set and self.reranker.name_or_path:

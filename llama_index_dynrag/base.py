@@ -14,9 +14,9 @@ from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRan
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from dynrag.core.interface import Reranker
 from dynrag.core.loading import DEFAULT_MODEL
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.reranker import DynamicReranker
 from dynrag.core.types import Passage, Selection
 
 dispatcher = get_dispatcher(__name__)
@@ -80,10 +80,10 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         default=None, description="dtype when the reranker is built here (default: auto)."
     )
 
-    _reranker: DynamicReranker = PrivateAttr()
+    _reranker: Reranker = PrivateAttr()
 
-    def __init__(self, reranker: DynamicReranker | None = None, **kwargs: Any) -> None:
-        """Wrap a loaded `DynamicReranker`, or build one from ``model``.
+    def __init__(self, reranker: Reranker | None = None, **kwargs: Any) -> None:
+        """Wrap a loaded `Reranker`, or build one from ``model``.
 
         Args:
             reranker: A reranker to share (loaded once, safe to call from several threads).
@@ -93,7 +93,7 @@ class DynamicRAGRerank(BaseNodePostprocessor):
             kwargs["model"] = reranker.name_or_path
         super().__init__(**kwargs)
         if reranker is None:
-            reranker = DynamicReranker.from_pretrained(
+            reranker = Reranker.from_pretrained(
                 self.model, device=self.device, dtype=self.dtype
             )
         self._reranker = reranker
@@ -104,8 +104,8 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         return "DynamicRAGRerank"
 
     @property
-    def reranker(self) -> DynamicReranker:
-        """The underlying `DynamicReranker`."""
+    def reranker(self) -> Reranker:
+        """The underlying `Reranker`."""
         return self._reranker
 
     @property

@@ -3,6 +3,8 @@
 This package imports no framework (LlamaIndex, LangChain, TRL): adapters build on it.
 """
 
+from dynrag.core.families import available_families, register_family
+from dynrag.core.interface import Reranker
 from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.prompts import (
@@ -27,11 +29,14 @@ __all__ = [
     "Passage",
     "PassageLike",
     "PromptFormat",
+    "Reranker",
     "Selection",
     "SelectionPolicy",
     "SelectionStatus",
+    "available_families",
     "available_prompt_formats",
     "get_prompt_format",
     "parse_selection",
+    "register_family",
     "register_prompt_format",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dynrag.core.backends.base import Backend, GenerationRequest, SamplingParams
+from dynrag.core.passages import cut_passages
 from dynrag.core.prompts import GENERATOR_V1, GeneratorFormat, Message
 from dynrag.core.types import PassageLike, to_passages
 
@@ -62,10 +63,9 @@ class AnswerGenerator:
         self, question: str, passages: Sequence[PassageLike], ids: Sequence[int] | None = None
     ) -> list[Message]:
         """The chat messages asking for an answer from ``passages`` (each cut to the limit)."""
-        items = []
-        for p in to_passages(passages):
-            text, _ = self.backend.truncate(p.text, self.max_passage_tokens)
-            items.append(p.model_copy(update={"text": text}))
+        items, _ = cut_passages(
+            to_passages(passages), self.backend.truncate, self.max_passage_tokens
+        )
         return self.prompt.messages(question, items, ids)
 
     def answer_batch(

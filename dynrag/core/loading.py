@@ -22,6 +22,7 @@ import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,6 +38,7 @@ __all__ = [
     "ModelConfig",
     "ResolvedModel",
     "cache_dir",
+    "load_causal_lm",
     "resolve_model",
 ]
 
@@ -60,6 +62,10 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    kind: str = Field(
+        default="generative",
+        description="The model family (`dynrag.core.families`); none recorded: generative.",
+    )
     prompt_format: str = Field(default="dynamicrag-v1", description="Registered prompt format.")
     base_model: str | None = Field(
         default=None,
@@ -99,6 +105,8 @@ class ModelConfig(BaseModel):
 class ResolvedModel(BaseModel):
     """A model found on disk."""
 
+    name: str = ""
+    """What the caller asked for (a folder, bundled name or hub id)."""
     path: Path
     """The folder holding the weights (or the adapter)."""
     config: ModelConfig
@@ -263,4 +271,37 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:
         )
         raise ValueError(msg)
     config = ModelConfig.read(folder) or RELEASED_CHECKPOINTS.get(text) or ModelConfig()
-    return ResolvedModel(path=folder, config=config, source=source)
+    return ResolvedModel(name=text, path=folder, config=config, source=source)
+
+
+def load_causal_lm(resolved: ResolvedModel, *, dtype: Any = None) -> tuple[Any, Any]:
+    """The causal LM and tokenizer of ``resolved``, a LoRA adapter merged into its base.
+
+    The one place where a model's weights are read for in-process generation (reranker and
+    answer generator alike). ``dtype`` is a torch dtype (None: the checkpoint's).
+
+    Raises:
+        ValueError: an adapter whose ``dynrag_config.json`` names no ``base_model``.
+        ImportError: an adapter without peft installed.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = resolved.path
+    load_kw: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+    config = resolved.config
+    if not (config.adapter or (folder / "adapter_config.json").is_file()):
+        model = AutoModelForCausalLM.from_pretrained(folder, **load_kw)
+        return model, AutoTokenizer.from_pretrained(folder)
+    if not config.base_model:
+        msg = f"{folder} holds an adapter but its dynrag_config.json names no base_model"
+        raise ValueError(msg)
+    try:
+        from peft import PeftModel
+    except ImportError as err:
+        msg = "loading a LoRA adapter needs peft: pip install 'dynrag[train]' (or pip install peft)"
+        raise ImportError(msg) from err
+    base_folder = resolve_model(config.base_model).path
+    base = AutoModelForCausalLM.from_pretrained(base_folder, **load_kw)
+    merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
+    tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
+    return merged, AutoTokenizer.from_pretrained(tok_folder)

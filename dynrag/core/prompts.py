@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dynrag.core.presort import PRESORT_SCORE_KEY
 from dynrag.core.types import Passage
@@ -27,6 +28,7 @@ __all__ = [
     "available_prompt_formats",
     "get_prompt_format",
     "register_prompt_format",
+    "render_chat",
 ]
 
 Message = dict[str, str]
@@ -73,6 +75,16 @@ class PromptFormat:
         passage's ``metadata[PRESORT_SCORE_KEY]``, which the reranker and the training data set.
         """
         return "{score" in self.passage_template
+
+    def output_tokens(self, num_ids: int, largest_id: int) -> int:
+        """Enough new tokens to write ``num_ids`` ids up to ``largest_id`` (or the none text).
+
+        Counted in characters, which no tokenizer exceeds, plus two for the end of turn: the one
+        output-length budget of inference, sampling and RL.
+        """
+        per_id = len(self.id_open) + len(str(max(largest_id, 1))) + len(self.id_close)
+        per_id += len(self.separator)
+        return max(num_ids * per_id, len(self.none_text)) + 2
 
     def messages(self, query: str, passages: Sequence[Passage]) -> list[Message]:
         """The chat messages for one query and its (already truncated) candidates.
@@ -247,3 +259,18 @@ def get_prompt_format(name: str | PromptFormat) -> PromptFormat:
 def available_prompt_formats() -> list[str]:
     """The names of the registered prompt formats."""
     return sorted(_REGISTRY)
+
+
+def render_chat(tokenizer: Any, messages: Sequence[Message]) -> str:
+    """Chat messages as the prompt a model completes (inference and training alike).
+
+    The tokenizer's chat template with the generation prompt when it has one, else plain
+    ``Role: content`` turns ending in ``Assistant:``.
+    """
+    if getattr(tokenizer, "chat_template", None):
+        text = tokenizer.apply_chat_template(
+            list(messages), tokenize=False, add_generation_prompt=True
+        )
+        return str(text)
+    turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
+    return "\n\n".join([*turns, "Assistant:"])

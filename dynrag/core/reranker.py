@@ -1,21 +1,24 @@
-"""`DynamicReranker`: a query and N passages in, the needed passages (order and k) out."""
+"""`DynamicReranker`, the generative family: an LLM writes the ids of the passages needed.
+
+Loading lives in `dynrag.core.generative`; the tournament over more candidates than one window
+in `dynrag.core.tournament`.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from dynrag.core.backends.base import Backend, GenerationRequest, GrammarSpec, SamplingParams
+from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
+from dynrag.core.passages import cut_passages
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import check_presort, presort_ranking, with_presort_scores
 from dynrag.core.prompts import PromptFormat, get_prompt_format
+from dynrag.core.tournament import first_round, next_round
 from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
 
 __all__ = ["DynamicReranker"]
@@ -48,28 +51,7 @@ class _QueryState:
     final_candidates: list[int] = field(default_factory=list)
 
 
-_VLLM_OPTIONS = (
-    "tensor_parallel_size",
-    "enable_prefix_caching",
-    "max_model_len",
-    "gpu_memory_utilization",
-)
-_OPENAI_OPTIONS = (
-    "base_url",
-    "api_key",
-    "structured_output",
-    "tokenizer",
-    "timeout",
-    "max_retries",
-    "max_concurrency",
-)
-
-
-def _pop(kwargs: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
-    return {name: kwargs.pop(name) for name in names if name in kwargs}
-
-
-class DynamicReranker:
+class DynamicReranker(Reranker):
     """Reads a query and its candidates and returns the passages needed, best first.
 
     The model writes ids such as ``[3], [1], [7]`` (or ``None``); constrained decoding keeps it
@@ -144,131 +126,11 @@ class DynamicReranker:
         """What the reranker was loaded from (set by `from_pretrained`)."""
 
     @classmethod
-    def from_pretrained(
-        cls,
-        name_or_path: str | Path,
-        *,
-        device: str | None = None,
-        dtype: str | None = None,
-        prompt_format: str | PromptFormat | None = None,
-        backend: str = "transformers",
-        batch_size: int | None = None,
-        **kwargs: Any,
-    ) -> DynamicReranker:
-        """Load a reranker from a local folder, a bundled name or a Hugging Face id.
-
-        Args:
-            name_or_path: A model folder, a bundled name (``dynrag-smollm2-135m``, the trained
-                default, or ``smollm2-135m-instruct``, its untrained base), a hub id such as
-                ``gasolsun/DynamicRAG-8B``, or the URL of a ``dynrag serve`` server.
-            device: ``cpu``, ``cuda``, ``cuda:1``...; default CUDA when available.
-            dtype: ``float32`` or ``bfloat16`` (default bfloat16 on GPU, float32 on CPU).
-            prompt_format: Override the format recorded in the model's ``dynrag_config.json``.
-            backend: ``transformers`` (CPU/GPU, in process), ``vllm`` (GPU, in process; takes
-                ``tensor_parallel_size``, ``enable_prefix_caching``, ``max_model_len``,
-                ``gpu_memory_utilization``) or ``openai`` (any OpenAI-compatible server; takes
-                ``base_url``, ``api_key``, ``structured_output``, ``tokenizer``, ``timeout``,
-                ``max_retries``, ``max_concurrency``; ``name_or_path`` is the served name).
-            batch_size: Prompts per generation batch (default: 8 on GPU, 1 on CPU, where
-                batching does not pay; see benchmarks/bench_rerank.py).
-            **kwargs: Passed to `DynamicReranker.__init__` (``policy``, ``max_passage_tokens``,
-                ``window_size``, ``constrained``...), or policy fields (``min_k``, ``max_k``,
-                ``allow_empty``, ``fallback_k``, ``token_budget``) to build the policy.
-        """
-        from dynrag.core.loading import RELEASED_CHECKPOINTS, ModelConfig, resolve_model
-
-        policy_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in SelectionPolicy.model_fields}
-        if policy_kw and "policy" in kwargs:
-            msg = "pass either policy= or policy fields such as max_k=, not both"
-            raise ValueError(msg)
-        name = str(name_or_path)
-        engine: Backend
-        if name.startswith(("http://", "https://")):
-            from dynrag.serve.remote import RemoteReranker
-
-            return RemoteReranker(name, **kwargs)
-        if backend == "transformers":
-            from dynrag.core.backends.transformers import TransformersBackend
-
-            resolved = resolve_model(name_or_path)
-            cfg = resolved.config
-            engine = TransformersBackend.from_pretrained(
-                resolved.path, device=device, dtype=dtype, batch_size=batch_size
-            )
-        elif backend == "vllm":
-            from dynrag.core.backends.vllm import VLLMBackend
-
-            resolved = resolve_model(name_or_path)
-            cfg = resolved.config
-            engine_kw = _pop(kwargs, _VLLM_OPTIONS)
-            engine = VLLMBackend(resolved.path, dtype=dtype, **engine_kw)
-        elif backend == "openai":
-            from dynrag.core.backends.openai import OpenAIBackend
-
-            engine_kw = _pop(kwargs, _OPENAI_OPTIONS)
-            if "base_url" not in engine_kw:
-                msg = "backend='openai' needs base_url=, e.g. 'http://127.0.0.1:8000/v1'"
-                raise ValueError(msg)
-            engine = OpenAIBackend(model=name, **engine_kw)
-            cfg = RELEASED_CHECKPOINTS.get(name) or ModelConfig()
-        else:
-            msg = f"unknown backend {backend!r}; use 'transformers', 'vllm' or 'openai'"
-            raise ValueError(msg)
-        if "policy" not in kwargs:
-            if cfg.max_k is not None:  # what the model was trained to write, unless overridden
-                policy_kw.setdefault("max_k", cfg.max_k)
-            kwargs["policy"] = SelectionPolicy(**policy_kw)
-        kwargs.setdefault("window_size", cfg.window_size)
-        if cfg.max_passage_tokens:
-            kwargs.setdefault("max_passage_tokens", cfg.max_passage_tokens)
-        kwargs.setdefault("presort", cfg.presort)
-        reranker = cls(engine, prompt_format=prompt_format or cfg.prompt_format, **kwargs)
-        reranker.name_or_path = name
-        return reranker
+    def _accepts(cls, reranker: Reranker) -> bool:
+        """``DynamicReranker.from_pretrained`` is the historic entry point: it loads any family."""
+        return True
 
     # -- public API ------------------------------------------------------------------------
-    def rerank(
-        self,
-        query: str,
-        passages: Sequence[PassageLike],
-        *,
-        policy: SelectionPolicy | None = None,
-    ) -> Selection:
-        """Select the passages ``query`` needs, most useful first.
-
-        Args:
-            query: The question.
-            passages: Candidates as `str`, `Passage`, or mappings with ``title``/``text``.
-            policy: Override the reranker's policy for this call.
-
-        Raises:
-            ValueError: an empty or blank query.
-            TypeError: a passage of another type (its position is named).
-        """
-        return self.rerank_batch([query], [passages], policy=policy)[0]
-
-    async def arerank(
-        self,
-        query: str,
-        passages: Sequence[PassageLike],
-        *,
-        policy: SelectionPolicy | None = None,
-    ) -> Selection:
-        """`rerank` without blocking the event loop (the model runs in a worker thread)."""
-        return await asyncio.to_thread(self.rerank, query, passages, policy=policy)
-
-    async def arerank_batch(
-        self,
-        queries: Sequence[str],
-        passages_per_query: Sequence[Sequence[PassageLike]],
-        *,
-        policy: SelectionPolicy | None = None,
-    ) -> list[Selection]:
-        """`rerank_batch` without blocking the event loop."""
-        return await asyncio.to_thread(
-            self.rerank_batch, queries, passages_per_query, policy=policy
-        )
-
     def rerank_batch(
         self,
         queries: Sequence[str],
@@ -277,15 +139,7 @@ class DynamicReranker:
         policy: SelectionPolicy | None = None,
     ) -> list[Selection]:
         """`rerank` for many queries, generated in batches; same results as one by one."""
-        if isinstance(queries, str):
-            msg = "queries must be a list of strings; use rerank() for one query"
-            raise TypeError(msg)
-        if len(queries) != len(passages_per_query):
-            msg = (
-                f"{len(queries)} queries but {len(passages_per_query)} passage lists; "
-                "give one list of passages per query"
-            )
-            raise ValueError(msg)
+        check_batch(queries, passages_per_query)
         start = time.perf_counter()
         states = [
             self._prepare(q, ps, policy or self.policy)
@@ -302,24 +156,14 @@ class DynamicReranker:
     def _prepare(
         self, query: str, passages: Sequence[PassageLike], policy: SelectionPolicy
     ) -> _QueryState:
-        if not isinstance(query, str):
-            msg = f"query must be a string, not {type(query).__name__}"
-            raise TypeError(msg)
-        if not query.strip():
-            msg = "query is empty; give the question the passages should answer"
-            raise ValueError(msg)
+        check_query(query)
         given = to_passages(passages)
         order, scores = presort_ranking(self.presort, query, given)
         items = [given[i] for i in order]
         scored = items
         if self.prompt_format.uses_scores and scores is not None:
             scored = with_presort_scores(items, scores)
-        shown: list[Passage] = []
-        cut = 0
-        for p in scored:
-            text, was_cut = self.backend.truncate(p.text, self.max_passage_tokens)
-            cut += was_cut
-            shown.append(p if not was_cut else p.model_copy(update={"text": text}))
+        shown, cut = cut_passages(scored, self.backend.truncate, self.max_passage_tokens)
         if cut:  # expected (models are trained with a passage limit): not a warning
             logger.info(
                 "truncated %d of %d passages to %d tokens", cut, len(items), self.max_passage_tokens
@@ -327,20 +171,8 @@ class DynamicReranker:
         return _QueryState(query=query, passages=items, shown=shown, policy=policy, order=order)
 
     def _first_jobs(self, index: int, st: _QueryState) -> list[_Job]:
-        n = len(st.passages)
-        if n == 0:
-            return []
-        if n <= self.window_size:
-            return [_Job(index, list(range(n)), final=True)]
-        return self._windows(index, list(range(n)))
-
-    def _windows(self, index: int, candidates: list[int]) -> list[_Job]:
-        count = math.ceil(len(candidates) / self.window_size)
-        size = math.ceil(len(candidates) / count)  # even windows, none tiny
-        return [
-            _Job(index, candidates[i : i + size], final=False)
-            for i in range(0, len(candidates), size)
-        ]
+        windows, final = first_round(len(st.passages), self.window_size)
+        return [_Job(index, w, final=final) for w in windows]
 
     def _request(self, job: _Job, st: _QueryState) -> GenerationRequest:
         shown = [st.shown[i] for i in job.candidates]
@@ -361,11 +193,8 @@ class DynamicReranker:
             return self.max_new_tokens
         if not self.constrained:
             return 100
-        fmt = self.prompt_format
-        per_id = len(fmt.id_open) + len(str(self.window_size)) + len(fmt.id_close)
-        per_id += len(fmt.separator)
         cap = max(self.window_size if c is None else min(c, self.window_size) for c in caps)
-        return max(cap * per_id, len(fmt.none_text)) + 2
+        return self.prompt_format.output_tokens(cap, self.window_size)
 
     def _run(self, jobs: list[_Job], states: list[_QueryState]) -> list[str]:
         requests = [self._request(job, states[job.query_index]) for job in jobs]
@@ -377,9 +206,8 @@ class DynamicReranker:
     def _next_jobs(
         self, jobs: list[_Job], outputs: list[str], states: list[_QueryState]
     ) -> list[_Job]:
-        # Per query: the survivors of each window, in the model's order within that window.
-        survivors: dict[int, list[list[int]]] = {}
-        shown: dict[int, int] = {}
+        # Per query: the round's windows and what each kept (None: unparseable).
+        rounds: dict[int, tuple[list[list[int]], list[list[int] | None]]] = {}
         for job, text in zip(jobs, outputs, strict=True):
             st = states[job.query_index]
             st.raw.append(text)
@@ -389,37 +217,24 @@ class DynamicReranker:
                 st.parsed = parsed
                 st.final_candidates = job.candidates
                 continue
-            shown[job.query_index] = shown.get(job.query_index, 0) + len(job.candidates)
-            if parsed.status == ParseStatus.UNPARSEABLE:
-                st.notes.append("a window's output was unparseable; all its candidates go on")
-                survivors.setdefault(job.query_index, []).append(job.candidates)
-            else:
-                chosen = [job.candidates[i] for i in parsed.indices]
-                survivors.setdefault(job.query_index, []).append(chosen)
+            windows, choices = rounds.setdefault(job.query_index, ([], []))
+            windows.append(job.candidates)
+            unusable = parsed.status == ParseStatus.UNPARSEABLE
+            choices.append(None if unusable else [job.candidates[i] for i in parsed.indices])
         next_jobs: list[_Job] = []
-        for index, per_window in survivors.items():
+        for index, (windows, choices) in rounds.items():
             st = states[index]
-            kept = sorted(i for window in per_window for i in window)
-            if not kept:
-                st.parsed = ParseResult(status=ParseStatus.NONE, notes=["every window said None"])
+            outcome = next_round(windows, choices, self.window_size)
+            st.notes.extend(outcome.notes)
+            if outcome.unparseable:
+                st.parsed = ParseResult(status=ParseStatus.UNPARSEABLE)
                 st.final_candidates = []
-            elif len(kept) <= self.window_size:
-                # The final round sees the survivors in retrieval order.
-                next_jobs.append(_Job(index, kept, final=True))
-            elif len(kept) < shown[index]:
-                next_jobs.extend(self._windows(index, kept))
+            elif outcome.decided is not None:
+                status = ParseStatus.REPAIRED if outcome.decided else ParseStatus.NONE
+                st.parsed = ParseResult(indices=list(range(len(outcome.decided))), status=status)
+                st.final_candidates = outcome.decided
             else:
-                # The round kept everything: another would not end. Interleave the windows'
-                # rankings (every window's first choice, then every second...).
-                order = [
-                    w[r] for r in range(max(map(len, per_window))) for w in per_window if r < len(w)
-                ]
-                st.parsed = ParseResult(
-                    indices=list(range(len(order))),
-                    status=ParseStatus.REPAIRED,
-                    notes=["windows kept every candidate; their rankings were interleaved"],
-                )
-                st.final_candidates = order
+                next_jobs.extend(_Job(index, w, final=outcome.final) for w in outcome.windows)
         return next_jobs
 
     def _finish(self, st: _QueryState, seconds: float) -> Selection:

@@ -68,6 +68,9 @@ class Selection(BaseModel):
     its queries)."""
     model_calls: int = 0
     """How many generations were needed (more than one when candidates exceed the window)."""
+    stop_probability: float | None = None
+    """The model's calibrated probability that no further passage is needed (k = 0: that no
+    candidate answers the question); None for models that do not estimate it (generative)."""
 
     @computed_field  # type: ignore[prop-decorator]
     @property

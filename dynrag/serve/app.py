@@ -16,8 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dynrag.core.interface import Reranker
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.reranker import DynamicReranker
 from dynrag.core.types import Selection
 
 __all__ = ["RerankRequest", "RerankResponse", "RerankResult", "create_app"]
@@ -82,7 +82,7 @@ class _Pending:
 class _Batcher:
     """Gathers concurrent requests and reranks them together, grouped by policy."""
 
-    reranker: DynamicReranker
+    reranker: Reranker
     max_batch: int
     wait_seconds: float
     queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
@@ -139,7 +139,7 @@ def _policy(request: RerankRequest, base: SelectionPolicy) -> SelectionPolicy:
 
 
 def create_app(
-    reranker: DynamicReranker,
+    reranker: Reranker,
     *,
     model_name: str | None = None,
     max_body_bytes: int = 2_000_000,

@@ -1,4 +1,8 @@
-"""`RemoteReranker`: a `DynamicReranker` whose model runs behind ``dynrag serve``."""
+"""`RemoteReranker`: a `Reranker` whose model runs behind ``dynrag serve``.
+
+It holds an HTTP client (composition): nothing of a model family is loaded here, and
+`dynrag.core` never imports this module (``Reranker.from_pretrained(url)`` finds it by name).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,21 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.reranker import DynamicReranker
 from dynrag.core.types import PassageLike, Selection, SelectionStatus, to_passages
 
 __all__ = ["RemoteReranker"]
 
 
-class RemoteReranker(DynamicReranker):
-    """Calls a ``dynrag serve`` endpoint; usable wherever a `DynamicReranker` is (both adapters).
+class RemoteReranker(Reranker):
+    """Calls a ``dynrag serve`` endpoint; usable wherever a `Reranker` is (both adapters).
 
     Example:
-        >>> rr = DynamicReranker.from_pretrained("http://127.0.0.1:8000")  # doctest: +SKIP
+        >>> rr = Reranker.from_pretrained("http://127.0.0.1:8000")  # doctest: +SKIP
     """
+
+    kind = "remote"
 
     def __init__(
         self,
@@ -52,9 +58,7 @@ class RemoteReranker(DynamicReranker):
     def _body(
         self, query: str, passages: Sequence[PassageLike], policy: SelectionPolicy
     ) -> dict[str, Any]:
-        if not isinstance(query, str) or not query.strip():
-            msg = "query is empty; give the question the passages should answer"
-            raise ValueError(msg)
+        check_query(query)
         docs = [
             {"text": p.text, "title": p.title} if p.title else p.text for p in to_passages(passages)
         ]
@@ -89,9 +93,7 @@ class RemoteReranker(DynamicReranker):
         policy: SelectionPolicy | None = None,
     ) -> list[Selection]:
         """One request per query (the server batches concurrent requests)."""
-        if len(queries) != len(passages_per_query):
-            msg = "give one list of passages per query"
-            raise ValueError(msg)
+        check_batch(queries, passages_per_query)
         out = []
         for query, passages in zip(queries, passages_per_query, strict=True):
             if not passages:
@@ -122,6 +124,7 @@ class RemoteReranker(DynamicReranker):
         """Concurrent requests, at most ``max_concurrency`` in flight."""
         import httpx
 
+        check_batch(queries, passages_per_query)
         limit = asyncio.Semaphore(self.max_concurrency)
         transport = httpx.AsyncHTTPTransport(retries=self._retries)
 

@@ -1,5 +1,76 @@
-"""Backends: how tokens are produced (transformers in-process; more behind extras)."""
+"""Backends: how tokens are produced, found by name in one registry.
 
-from dynrag.core.backends.base import Backend, GenerationRequest, GrammarSpec, SamplingParams
+``transformers`` (CPU/GPU, in process), ``vllm`` (GPU, in process) and ``openai`` (any
+OpenAI-compatible server). A backend is a class with ``name``, ``count_tokens``, ``truncate``
+and ``generate`` (`Backend`) and a classmethod ``load(model, *, device, dtype, batch_size,
+**options)``, where ``model`` is a `dynrag.core.loading.ResolvedModel` (or, for a server, the
+served model's name) and ``options`` are the backend's own keyword arguments; an unknown option
+is a ``TypeError`` naming it. Adding a backend is one module plus one line in ``_BACKENDS``
+(or a `register_backend` call). Classes are registered as ``"module:Class"`` strings so that
+nothing heavy (torch, vllm, openai) is imported until a backend is used.
+"""
 
-__all__ = ["Backend", "GenerationRequest", "GrammarSpec", "SamplingParams"]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dynrag.core.backends.base import (
+    Backend,
+    GenerationRequest,
+    GrammarSpec,
+    SamplingParams,
+    ScoringBackend,
+)
+
+__all__ = [
+    "Backend",
+    "GenerationRequest",
+    "GrammarSpec",
+    "SamplingParams",
+    "ScoringBackend",
+    "available_backends",
+    "get_backend",
+    "register_backend",
+]
+
+_BACKENDS: dict[str, str | type] = {
+    "transformers": "dynrag.core.backends.transformers:TransformersBackend",
+    "vllm": "dynrag.core.backends.vllm:VLLMBackend",
+    "openai": "dynrag.core.backends.openai:OpenAIBackend",
+}
+
+
+def register_backend(name: str, backend: str | type, *, replace: bool = False) -> None:
+    """Register a backend class (or ``"module:Class"``) under ``name``.
+
+    Raises:
+        ValueError: ``name`` is taken and ``replace`` is false.
+    """
+    if name in _BACKENDS and not replace:
+        msg = f"backend {name!r} is already registered"
+        raise ValueError(msg)
+    _BACKENDS[name] = backend
+
+
+def available_backends() -> list[str]:
+    """The registered backend names."""
+    return sorted(_BACKENDS)
+
+
+def get_backend(name: str) -> Any:
+    """The backend class registered as ``name``.
+
+    Raises:
+        ValueError: no such backend.
+    """
+    try:
+        target = _BACKENDS[name]
+    except KeyError:
+        msg = f"unknown backend {name!r}; use one of {', '.join(available_backends())}"
+        raise ValueError(msg) from None
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+        _BACKENDS[name] = target
+    return target

@@ -8,7 +8,14 @@ from typing import Any, Protocol, runtime_checkable
 
 from dynrag.core.prompts import Message, PromptFormat
 
-__all__ = ["Backend", "GenerationRequest", "GrammarSpec", "HFTokenizerText", "SamplingParams"]
+__all__ = [
+    "Backend",
+    "GenerationRequest",
+    "GrammarSpec",
+    "HFTokenizerText",
+    "SamplingParams",
+    "ScoringBackend",
+]
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,19 @@ class Backend(Protocol):
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[list[str]]:
         """Complete each request ``params.n`` times; returns the texts, one list per request."""
+        ...
+
+
+@runtime_checkable
+class ScoringBackend(Backend, Protocol):
+    """A backend that can also score a given continuation (teacher-forced, no decoding).
+
+    The gold-answer likelihood reward and ``dynrag eval``'s answer likelihood need it; the
+    in-process backends (transformers, vLLM) have it, a chat-completions server does not.
+    """
+
+    def continuation_logprob(self, messages: Sequence[Message], continuation: str) -> float:
+        """Mean log-probability per token of ``continuation`` after the rendered prompt."""
         ...
 
 

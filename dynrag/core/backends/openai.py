@@ -85,6 +85,34 @@ class OpenAIBackend(HFTokenizerText):
             tokenizer = AutoTokenizer.from_pretrained(tokenizer)
         self.tokenizer = tokenizer
 
+    @classmethod
+    def load(
+        cls,
+        model: str,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> OpenAIBackend:
+        """Point at the server serving ``model`` (its name there); ``options`` are `__init__`'s.
+
+        The server owns device, dtype and batching, so those must be left unset.
+
+        Raises:
+            ValueError: no ``base_url``, or ``device``/``dtype``/``batch_size`` given.
+        """
+        given = [
+            n for n, v in (("device", device), ("dtype", dtype), ("batch_size", batch_size)) if v
+        ]
+        if given:
+            msg = f"backend='openai' runs on the server: {', '.join(given)} cannot be set here"
+            raise ValueError(msg)
+        if "base_url" not in options:
+            msg = "backend='openai' needs base_url=, e.g. 'http://127.0.0.1:8000/v1'"
+            raise ValueError(msg)
+        return cls(model=model, **options)
+
     # -- text ------------------------------------------------------------------------------
     def count_tokens(self, text: str) -> int:
         """Tokens by the tokenizer when given, else ``ceil(len(text) / 4)``."""

@@ -9,12 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LogitsProcessorList,
-    PreTrainedModel,
-)
+from transformers import LogitsProcessorList, PreTrainedModel
 
 from dynrag.core.backends.base import GenerationRequest, HFTokenizerText, SamplingParams
 from dynrag.core.constrained import (
@@ -22,10 +17,11 @@ from dynrag.core.constrained import (
     SelectionGrammar,
     SelectionLogitsProcessor,
 )
-from dynrag.core.loading import ModelConfig, resolve_model
-from dynrag.core.prompts import Message
+from dynrag.core.loading import ResolvedModel, load_causal_lm, resolve_model
+from dynrag.core.prompts import Message, render_chat
 
 __all__ = ["TransformersBackend", "render_chat", "resolve_device", "resolve_dtype"]
+# render_chat lives in dynrag.core.prompts; re-exported here for older imports.
 
 logger = logging.getLogger(__name__)
 
@@ -63,37 +59,6 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
         raise ValueError(msg) from None
 
 
-def render_chat(tokenizer: Any, messages: Sequence[Message]) -> str:
-    """Chat messages as the prompt a model completes (training renders prompts the same way).
-
-    The tokenizer's chat template with the generation prompt when it has one, else plain
-    ``Role: content`` turns ending in ``Assistant:``.
-    """
-    if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=True
-        )
-        return str(text)
-    turns = [f"{m['role'].capitalize()}: {m['content']}" for m in messages]
-    return "\n\n".join([*turns, "Assistant:"])
-
-
-def _load_adapter(folder: Path, config: ModelConfig, **load_kw: Any) -> PreTrainedModel:
-    """Load a LoRA adapter onto its base model and merge it (merged weights decode faster)."""
-    if not config.base_model:
-        msg = f"{folder} holds an adapter but its dynrag_config.json names no base_model"
-        raise ValueError(msg)
-    try:
-        from peft import PeftModel
-    except ImportError as err:
-        msg = "loading a LoRA adapter needs peft: pip install 'dynrag[train]' (or pip install peft)"
-        raise ImportError(msg) from err
-    base_folder = resolve_model(config.base_model).path
-    base = AutoModelForCausalLM.from_pretrained(base_folder, **load_kw)
-    merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
-    return merged
-
-
 class TransformersBackend(HFTokenizerText):
     """A causal LM from transformers. Thread-safe: one generation runs at a time per backend."""
 
@@ -123,6 +88,27 @@ class TransformersBackend(HFTokenizerText):
         self._lock = threading.Lock()
 
     @classmethod
+    def load(
+        cls,
+        model: ResolvedModel,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        batch_size: int | None = None,
+    ) -> TransformersBackend:
+        """Load a resolved model (a LoRA adapter is merged into its base).
+
+        ``batch_size`` defaults to 8 on GPU and 1 on CPU: on CPU reading the prompt is
+        compute-bound, so batching saves nothing and padding costs 15-30% (benchmarks/).
+        """
+        dev = resolve_device(device)
+        lm, tokenizer = load_causal_lm(model, dtype=resolve_dtype(dtype, dev))
+        if batch_size is None:
+            batch_size = 8 if dev.type == "cuda" else 1
+        lm.to(dev)
+        return cls(lm, tokenizer, batch_size=batch_size)
+
+    @classmethod
     def from_pretrained(
         cls,
         name_or_path: str | Path,
@@ -131,28 +117,10 @@ class TransformersBackend(HFTokenizerText):
         dtype: str | torch.dtype | None = None,
         batch_size: int | None = None,
     ) -> TransformersBackend:
-        """Load a model folder, bundled name or hub id (see `dynrag.core.loading`).
-
-        ``batch_size`` defaults to 8 on GPU and 1 on CPU: on CPU reading the prompt is
-        compute-bound, so batching saves nothing and padding costs 15-30% (benchmarks/).
-        """
-        resolved = resolve_model(name_or_path)
-        dev = resolve_device(device)
-        load_kw: dict[str, Any] = {"dtype": resolve_dtype(dtype, dev)}
-        folder = resolved.path
-        if resolved.config.adapter or (folder / "adapter_config.json").is_file():
-            model = _load_adapter(folder, resolved.config, **load_kw)
-            tok_folder = folder if (folder / "tokenizer_config.json").is_file() else None
-            if tok_folder is None:
-                tok_folder = resolve_model(resolved.config.base_model or "").path
-        else:
-            model = AutoModelForCausalLM.from_pretrained(folder, **load_kw)
-            tok_folder = folder
-        tokenizer = AutoTokenizer.from_pretrained(tok_folder)
-        if batch_size is None:
-            batch_size = 8 if dev.type == "cuda" else 1
-        model.to(dev)  # type: ignore[arg-type]  # transformers' stubs type .to() oddly
-        return cls(model, tokenizer, batch_size=batch_size)
+        """`load` a model folder, bundled name or hub id (see `dynrag.core.loading`)."""
+        return cls.load(
+            resolve_model(name_or_path), device=device, dtype=dtype, batch_size=batch_size
+        )
 
     @property
     def device(self) -> torch.device:

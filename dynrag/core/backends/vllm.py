@@ -20,7 +20,8 @@ from dynrag.core.backends.base import (
     SamplingParams,
 )
 from dynrag.core.constrained import selection_regex
-from dynrag.core.prompts import Message
+from dynrag.core.loading import ResolvedModel
+from dynrag.core.prompts import Message, render_chat
 
 __all__ = ["VLLMBackend"]
 
@@ -86,6 +87,37 @@ class VLLMBackend(HFTokenizerText):
         )
         self.tokenizer = self.llm.get_tokenizer()
 
+    @classmethod
+    def load(
+        cls,
+        model: ResolvedModel,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int | None = None,
+        **options: Any,
+    ) -> VLLMBackend:
+        """Load a resolved model folder with vLLM; ``options`` are `__init__`'s.
+
+        vLLM schedules its own batches (``batch_size`` is not used) and places the model on
+        the GPUs itself; ``device`` other than CUDA is refused.
+
+        Raises:
+            ValueError: ``device`` is not a CUDA device, or the folder holds a LoRA adapter
+                (merge it first: ``dynrag-train`` writes merged checkpoints for vLLM).
+        """
+        if device is not None and not str(device).startswith("cuda"):
+            msg = f"the vLLM backend runs on CUDA GPUs, not {device!r}"
+            raise ValueError(msg)
+        if model.config.adapter or (model.path / "adapter_config.json").is_file():
+            msg = (
+                f"{model.path} holds a LoRA adapter; vLLM needs merged weights "
+                "(use backend='transformers', or merge the adapter into its base)"
+            )
+            raise ValueError(msg)
+        del batch_size
+        return cls(model.path, dtype=dtype, **options)
+
     def generate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams
     ) -> list[list[str]]:
@@ -116,8 +148,6 @@ class VLLMBackend(HFTokenizerText):
             ValueError: an empty continuation.
         """
         from vllm import SamplingParams as VllmSampling
-
-        from dynrag.core.backends.transformers import render_chat
 
         prompt_ids = self.tokenizer(
             render_chat(self.tokenizer, messages), add_special_tokens=False

