@@ -5,8 +5,8 @@ Needs the ``train`` extra (``pip install 'dynrag[train]'``); nothing here is imp
 
 - `TrainConfig` and its per-stage sections (`dynrag.training.config`), read from YAML;
 - `RunDir`: the run folder and its manifest (resumable, seeded);
-- the stages (`dynrag.training.stages`): ``bc``, ``sample``, ``reward``, ``pairs``, ``dpo``,
-  ``grpo``, ``feedback`` and `run_pipeline`;
+- the stages (`dynrag.training.stages`, one module each, and their registry): ``bc``,
+  ``sample``, ``reward``, ``pairs``, ``dpo``, ``grpo``, ``feedback`` and `run_pipeline`;
 - `RewardScorer` and the reward terms (`dynrag.training.rewards`);
 - `FeedbackRecord`, the schema of in-house feedback logs (`dynrag.training.feedback`).
 """
@@ -15,18 +15,21 @@ from dynrag.training.config import TrainConfig, load_config
 from dynrag.training.feedback import FeedbackRecord, feedback_pairs, read_feedback
 from dynrag.training.rewards import RewardScorer, RewardTerms, normalize_judge_score
 from dynrag.training.rundir import RunDir
-from dynrag.training.stages import STAGE_FUNCTIONS, run_pipeline
+from dynrag.training.stages import STAGE_FUNCTIONS, STAGES, StageSpec, register_stage, run_pipeline
 
 __all__ = [
+    "STAGES",
     "STAGE_FUNCTIONS",
     "FeedbackRecord",
     "RewardScorer",
     "RewardTerms",
     "RunDir",
+    "StageSpec",
     "TrainConfig",
     "feedback_pairs",
     "load_config",
     "normalize_judge_score",
     "read_feedback",
+    "register_stage",
     "run_pipeline",
 ]

@@ -1,7 +1,8 @@
 """``dynrag-train``: behaviour cloning and RL from generator feedback, stage by stage.
 
-Every subcommand takes the pipeline config (YAML); ``run`` executes ``stages`` from it in
-order, skipping completed ones. Works the same under ``accelerate launch``.
+One subcommand per registered stage (`dynrag.training.stages.STAGES`, with its help line),
+plus ``run``. Every subcommand takes the pipeline config (YAML); ``run`` executes ``stages``
+from it in order, skipping completed ones. Works the same under ``accelerate launch``.
 """
 
 from __future__ import annotations
@@ -13,26 +14,21 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_HELP = {
-    "bc": "behaviour cloning: SFT on expert selections",
-    "sample": "sample n selections per training question from the current policy",
-    "reward": "let the generator answer from each sample and score it",
-    "pairs": "best vs worst sample per question -> preference pairs",
-    "dpo": "DPO on the preference pairs",
-    "grpo": "online RL with GRPO, rewarded by the generator",
-    "feedback": "in-house feedback logs -> preference pairs -> DPO",
-    "run": "the whole pipeline (config.stages), skipping completed stages",
-}
+_RUN_HELP = "the whole pipeline (config.stages), skipping completed stages"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (one subcommand per stage, plus ``run``)."""
+    """The argument parser (one subcommand per registered stage, plus ``run``)."""
+    from dynrag.training.stages import STAGES
+
+    helps = {name: spec.help for name, spec in STAGES.items()}
+    helps["run"] = _RUN_HELP
     parser = argparse.ArgumentParser(
         prog="dynrag-train",
         description="Train a dynamic reranker: behaviour cloning, then RL from generator feedback.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in _HELP.items():
+    for name, text in helps.items():
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--config", required=True, help="pipeline config (YAML)")
         p.add_argument("--run-dir", help="override the config's run_dir")
@@ -59,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from dynrag.training.config import load_config
         from dynrag.training.rundir import RunDir, StageConflictError
-        from dynrag.training.stages import STAGE_FUNCTIONS, run_pipeline
+        from dynrag.training.stages import get_stage, run_pipeline, run_stage
     except ImportError as err:
         log.error("%s\ndynrag-train needs the train extra: pip install 'dynrag[train]'", err)
         return 2
@@ -71,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             final = run_pipeline(config, force=args.force)
         else:
             rd = RunDir(config)
-            final = STAGE_FUNCTIONS[args.command](rd, force=args.force)
+            final = run_stage(get_stage(args.command), rd, force=args.force)
     except (ValueError, FileNotFoundError, StageConflictError) as err:
         log.error("%s", err)
         return 2

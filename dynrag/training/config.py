@@ -1,16 +1,27 @@
-"""Configuration of `dynrag-train`: one pydantic model per stage, gathered in `TrainConfig`.
+"""Configuration of `dynrag-train`: shared settings, plus one section per registered stage.
 
 A YAML file holds a `TrainConfig`; every field has a default, so a config names only what
 differs (see ``configs/`` in the repository). Unknown keys are errors, so typos do not pass
-silently.
+silently. Which stage sections exist, and which class each one is, comes from the stage
+registry (`dynrag.training.stages`): a stage's ``config_key`` is its YAML section and its
+``settings`` class validates it. The classes of the built-in stages are defined here.
 """
 
 from __future__ import annotations
 
+import difflib
+import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dynrag.core.presort import PresortMethod
 
@@ -29,10 +40,10 @@ __all__ = [
     "TrainConfig",
     "TrainerSettings",
     "load_config",
+    "trainer_fields",
 ]
 
-STAGES = ("bc", "sample", "reward", "pairs", "dpo", "grpo", "feedback")
-"""Every stage, in pipeline order."""
+_S = TypeVar("_S", bound=BaseModel)
 
 
 class _Strict(BaseModel):
@@ -58,8 +69,41 @@ class LoraSettings(_Strict):
     )
 
 
+def trainer_fields(class_path: str) -> set[str]:
+    """The init fields of a trainer config dataclass named ``module.Class`` (imported now)."""
+    import dataclasses
+    import importlib
+
+    module, _, name = class_path.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return {f.name for f in dataclasses.fields(cls) if f.init}
+
+
 class TrainerSettings(_Strict):
-    """What every TRL trainer of a stage shares (mapped onto TRL's config)."""
+    """What every TRL trainer of a stage shares.
+
+    The fields here are shorthands with dynrag's defaults (mapped onto TRL's names by
+    ``TRL_NAMES``). ``trainer`` passes any other field of the stage's TRL config class
+    (``trainer_class``) as is; its keys are checked against that dataclass's fields.
+    """
+
+    trainer_class: ClassVar[str] = "transformers.TrainingArguments"
+    """The TRL (or transformers) config class ``trainer`` is checked against and built into."""
+
+    TRL_NAMES: ClassVar[dict[str, str]] = {
+        "learning_rate": "learning_rate",
+        "epochs": "num_train_epochs",
+        "max_steps": "max_steps",
+        "batch_size": "per_device_train_batch_size",
+        "gradient_accumulation_steps": "gradient_accumulation_steps",
+        "warmup_ratio": "warmup_ratio",
+        "lr_scheduler_type": "lr_scheduler_type",
+        "save_steps": "save_steps",
+        "logging_steps": "logging_steps",
+        "gradient_checkpointing": "gradient_checkpointing",
+        "report_to": "report_to",
+    }
+    """Each shorthand field and the TRL config field it sets."""
 
     learning_rate: float = Field(default=2e-4, gt=0.0)
     epochs: float = Field(default=1.0, gt=0.0, description="Passes over the stage's data.")
@@ -87,9 +131,56 @@ class TrainerSettings(_Strict):
     report_to: list[str] | str = Field(
         default="none", description="TRL/transformers report_to: 'none', 'tensorboard', 'wandb'."
     )
-    extra: dict[str, Any] = Field(
-        default_factory=dict, description="Any other field of the TRL config, passed as is."
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Any other field of the stage's TRL config class (trl.SFTConfig, DPOConfig, "
+            "GRPOConfig), passed as is; unknown keys are errors."
+        ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _extra_is_trainer(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "extra" in data:
+            if "trainer" in data:
+                msg = "set trainer only (extra is its deprecated name)"
+                raise ValueError(msg)
+            warnings.warn(
+                "the 'extra' key of a stage section is deprecated: name it 'trainer'",
+                FutureWarning,
+                stacklevel=2,
+            )
+            data = {("trainer" if k == "extra" else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("trainer")
+    @classmethod
+    def _trainer_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            return value
+        known = trainer_fields(cls.trainer_class)
+        unknown = sorted(k for k in value if k not in known)
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(key, known, n=1)
+                hints.append(f"{key} (did you mean {close[0]}?)" if close else key)
+            msg = f"unknown field(s) of {cls.trainer_class}: {', '.join(hints)}"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _set_once(self) -> TrainerSettings:
+        both = [
+            f"{ours} / trainer.{theirs}"
+            for ours, theirs in self.TRL_NAMES.items()
+            if ours in self.model_fields_set and theirs in self.trainer
+        ]
+        if both:
+            msg = f"set each only once: {', '.join(both)}"
+            raise ValueError(msg)
+        return self
 
 
 class DataConfig(_Strict):
@@ -132,6 +223,8 @@ class DataConfig(_Strict):
 class BCConfig(TrainerSettings):
     """Behaviour cloning: supervised fine-tuning on expert selections (TRL ``SFTTrainer``)."""
 
+    trainer_class: ClassVar[str] = "trl.SFTConfig"
+
     expert: Literal["gold", "teacher"] = Field(
         default="gold",
         description=(
@@ -162,7 +255,7 @@ class BCConfig(TrainerSettings):
 
 
 class SampleConfig(_Strict):
-    """Selections sampled from the current policy for each training question."""
+    """Selections sampled from the run's current model for each training question."""
 
     n: int = Field(default=8, ge=2, description="Samples per question.")
     temperature: float = Field(default=0.7, gt=0.0)
@@ -258,6 +351,8 @@ class PairsConfig(_Strict):
 class DPOConfig(TrainerSettings):
     """Direct preference optimisation on the pairs (TRL ``DPOTrainer``)."""
 
+    trainer_class: ClassVar[str] = "trl.DPOConfig"
+
     learning_rate: float = Field(default=5e-5, gt=0.0)
     beta: float = Field(default=0.1, gt=0.0)
     loss_type: str = Field(default="sigmoid")
@@ -265,6 +360,8 @@ class DPOConfig(TrainerSettings):
 
 class GRPOConfig(TrainerSettings):
     """Online RL with TRL ``GRPOTrainer``; the reward function calls the generator."""
+
+    trainer_class: ClassVar[str] = "trl.GRPOConfig"
 
     learning_rate: float = Field(default=1e-5, gt=0.0)
     num_generations: int = Field(default=4, ge=2, description="Samples per question per step.")
@@ -284,7 +381,15 @@ class FeedbackConfig(DPOConfig):
 
 
 class TrainConfig(_Strict):
-    """The whole pipeline (``dynrag-train run --config cfg.yaml``)."""
+    """The whole pipeline (``dynrag-train run --config cfg.yaml``).
+
+    Besides the fields below, the config holds one section per registered stage that declares
+    settings (``bc:``, ``sample:``, ``reward:``, ...; `dynrag.training.stages`): each is
+    validated by its stage's settings class and defaults to it when absent. Read one with
+    `section` (``config.bc`` works too, untyped).
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     model: str = Field(
         default="smollm2-135m-instruct",
@@ -315,13 +420,6 @@ class TrainConfig(_Strict):
         description="What `run` executes, in order.",
     )
     data: DataConfig = Field(default_factory=DataConfig)
-    bc: BCConfig = Field(default_factory=BCConfig)
-    sample: SampleConfig = Field(default_factory=SampleConfig)
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-    pairs: PairsConfig = Field(default_factory=PairsConfig)
-    dpo: DPOConfig = Field(default_factory=DPOConfig)
-    grpo: GRPOConfig = Field(default_factory=GRPOConfig)
-    feedback: FeedbackConfig = Field(default_factory=FeedbackConfig)
 
     @model_validator(mode="after")
     def _scores_need_presort(self) -> TrainConfig:
@@ -336,12 +434,63 @@ class TrainConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _known_stages(self) -> TrainConfig:
+    def _stage_sections(self) -> TrainConfig:
+        from dynrag.training.stages import STAGES, config_sections
+
+        sections = config_sections()
+        extra = self.__pydantic_extra__
+        assert extra is not None  # extra="allow"
+        unknown = [k for k in extra if k not in sections]
+        if unknown:
+            msg = (
+                f"unknown key(s) {unknown}; stage sections are {', '.join(sections)}, "
+                f"other fields {', '.join(type(self).model_fields)}"
+            )
+            raise ValueError(msg)
+        for key, cls in sections.items():
+            raw = extra.get(key)
+            if isinstance(raw, cls):
+                continue
+            try:
+                extra[key] = cls.model_validate({} if raw is None else raw)
+            except ValidationError as err:
+                lines = [
+                    ".".join(map(str, (key, *e["loc"])))
+                    + ": "
+                    + e["msg"].removeprefix("Value error, ")
+                    for e in err.errors()
+                ]
+                raise ValueError("; ".join(lines)) from None
+        ordered = {key: extra[key] for key in sections}  # registry order, as dumped
+        extra.clear()
+        extra.update(ordered)
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown:
             msg = f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}"
             raise ValueError(msg)
         return self
+
+    @overload
+    def section(self, key: str) -> Any: ...
+
+    @overload
+    def section(self, key: str, cls: type[_S]) -> _S: ...
+
+    def section(self, key: str, cls: type[_S] | None = None) -> Any:
+        """A stage's config section by its key; with ``cls``, checked to be one (and typed so).
+
+        Raises:
+            KeyError: no registered stage has that section.
+        """
+        extra = self.__pydantic_extra__ or {}
+        if key not in extra:
+            msg = f"no config section {key!r}"
+            raise KeyError(msg)
+        value = extra[key]
+        if cls is not None and not isinstance(value, cls):
+            msg = f"config section {key!r} is a {type(value).__name__}, not a {cls.__name__}"
+            raise TypeError(msg)
+        return value
 
 
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:

@@ -1,24 +1,28 @@
-"""Loading the policy to train, and saving checkpoints `DynamicReranker.from_pretrained` reads."""
+"""Loading the model to train, and saving checkpoints `DynamicReranker.from_pretrained` reads.
+
+The model being trained is a causal LM checkpoint (LoRA adapter or full weights); torch and
+transformers are imported when a function needs them.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
-
-from dynrag.core.backends.transformers import resolve_device, resolve_dtype
 from dynrag.core.loading import ModelConfig, resolve_model
 from dynrag.training.config import LoraSettings, TrainConfig, TrainerSettings
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 __all__ = [
     "base_of",
     "choose_backend",
     "is_adapter",
-    "load_policy",
     "load_tokenizer",
+    "load_trainable_model",
     "lora_config",
     "merge_checkpoint",
     "save_checkpoint",
@@ -46,6 +50,8 @@ def base_of(name_or_path: str) -> str:
 
 def load_tokenizer(name_or_path: str) -> Any:
     """The tokenizer of a model, an adapter's base, or a bundled name (padding on the right)."""
+    from transformers import AutoTokenizer
+
     folder = resolve_model(name_or_path).path
     if not (folder / "tokenizer_config.json").is_file():
         folder = resolve_model(base_of(name_or_path)).path
@@ -82,7 +88,7 @@ def lora_config(settings: LoraSettings, num_layers: int | None = None) -> Any:
     )
 
 
-def load_policy(
+def load_trainable_model(
     name_or_path: str, config: TrainConfig, settings: TrainerSettings
 ) -> tuple[PreTrainedModel, Any]:
     """The model a training stage starts from, and the PEFT config to hand to the TRL trainer.
@@ -92,6 +98,10 @@ def load_policy(
       adapter keeps training, so the result is again one adapter over the same base).
     - ``full_finetune``: full weights (an adapter is merged first), and None.
     """
+    from transformers import AutoModelForCausalLM
+
+    from dynrag.core.backends.transformers import resolve_device, resolve_dtype
+
     device = resolve_device(config.device)
     dtype = resolve_dtype(None, device)
     base_name = base_of(name_or_path)
@@ -112,7 +122,7 @@ def load_policy(
     if settings.gradient_checkpointing:
         model.config.use_cache = False
     logger.info(
-        "policy from %s (%s)",
+        "model to train from %s (%s)",
         name_or_path,
         "full fine-tuning" if settings.full_finetune else "LoRA",
     )
@@ -181,6 +191,7 @@ def merge_checkpoint(src: str | Path, dest: str | Path) -> Path:
     if (dest / "config.json").is_file():
         return dest
     from peft import PeftModel
+    from transformers import AutoModelForCausalLM
 
     resolved = resolve_model(src)
     base = AutoModelForCausalLM.from_pretrained(resolve_model(base_of(src)).path)

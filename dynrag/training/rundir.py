@@ -29,9 +29,16 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 _PACKAGES = ("dynrag", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
-_TRAINING_STAGES = ("bc", "dpo", "grpo", "feedback")
-STAGE_ALSO_READS: dict[str, tuple[str, ...]] = {"grpo": ("reward",)}
-"""Config sections a stage reads besides its own (GRPO scores with the reward settings)."""
+
+
+def _hashed_section(section: dict[str, Any]) -> dict[str, Any]:
+    """A config section as hashed: a TRL section's ``trainer`` under its first name, ``extra``.
+
+    So run directories made before the rename still find their stages complete.
+    """
+    if "trainer" in section and "extra" not in section:
+        return {("extra" if k == "trainer" else k): v for k, v in section.items()}
+    return section
 
 
 class StageConflictError(RuntimeError):
@@ -126,7 +133,14 @@ class RunDir:
         return folder
 
     def settings_hash(self, stage: str, inputs: dict[str, str]) -> str:
-        """What a stage's result depends on: its config section, shared settings and inputs."""
+        """What a stage's result depends on: its config sections, shared settings and inputs.
+
+        The sections are the stage's own and those it declares it reads (the registry's
+        `StageSpec.hashed_sections`; GRPO scores with the reward settings).
+        """
+        from dynrag.training.stages import get_stage
+
+        spec = get_stage(stage)
         cfg = self.config.model_dump(mode="json")
         shared = {k: cfg[k] for k in ("model", "seed", "prompt_format", "max_passage_tokens")}
         shared["max_candidates"] = cfg["max_candidates"]
@@ -135,14 +149,27 @@ class RunDir:
         data = cfg["data"]
         # Which questions are read (the files themselves are in ``inputs``).
         shared["data"] = {k: data[k] for k in ("limit", "file_limits", "format")}
-        settings = {"shared": shared, "stage": cfg.get(stage, {}), "inputs": inputs}
-        for name in STAGE_ALSO_READS.get(stage, ()):
-            settings[name] = cfg[name]
+        key = spec.config_key
+        own = _hashed_section(cfg.get(key, {})) if key else {}
+        settings = {"shared": shared, "stage": own, "inputs": inputs}
+        for name in spec.hashed_sections():
+            if name != key:
+                settings[name] = _hashed_section(cfg[name])
         blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def is_complete(self, stage: str, inputs: dict[str, str], *, force: bool = False) -> bool:
+    def is_complete(
+        self,
+        stage: str,
+        inputs: dict[str, str],
+        *,
+        force: bool = False,
+        also_accept: Iterable[dict[str, str]] = (),
+    ) -> bool:
         """Whether ``stage`` already completed with these settings.
+
+        ``also_accept``: other records of the same inputs that count as the same (the names
+        older versions recorded them under).
 
         Raises:
             StageConflictError: it completed with other settings (and ``force`` is False).
@@ -156,7 +183,8 @@ class RunDir:
                 shutil.rmtree(folder)
             entry["status"] = "forced"
             return False
-        if entry.get("settings") != self.settings_hash(stage, inputs):
+        accepted = {self.settings_hash(stage, x) for x in (inputs, *also_accept)}
+        if entry.get("settings") not in accepted:
             msg = (
                 f"stage {stage!r} already completed in {self.path} with other settings or inputs; "
                 "use a new run_dir, or pass --force to run it again"
@@ -189,13 +217,15 @@ class RunDir:
         """Where a training stage writes its final model."""
         return self.path / stage / "checkpoint"
 
-    def policy(self, before: str | None = None) -> str:
-        """The newest trained model of this run, or the config's starting model.
+    def latest_model(self, before: str | None = None) -> str:
+        """The newest model this run trained, or the config's starting model.
 
-        Completed training stages count in pipeline order; ``before``: only stages earlier
-        than this one.
+        Completed training stages (``trains`` in the registry) count in pipeline order;
+        ``before``: only those earlier than this training stage.
         """
-        order = list(_TRAINING_STAGES)
+        from dynrag.training.stages import training_stages
+
+        order = training_stages()
         if before in order:
             order = order[: order.index(before)]
         latest = self.config.model

@@ -33,15 +33,16 @@ def test_gradient_checkpointing_setting_reaches_every_trl_config(
     from trl import DPOConfig, GRPOConfig, SFTConfig
 
     from dynrag.training.config import TrainConfig
-    from dynrag.training.stages import _trl_args
+    from dynrag.training.stages.trl_support import trl_config
 
     stage = {"gradient_checkpointing": enabled}
     cfg = TrainConfig(device="cpu", bc=stage, dpo=stage, grpo=stage)
     grpo = {"num_generations": 2, "per_device_train_batch_size": 2}  # TRL checks divisibility
-    for settings, trl_config, extra in (
+    for settings, trl_class, extra in (
         (cfg.bc, SFTConfig, {}),
         (cfg.dpo, DPOConfig, {}),
         (cfg.grpo, GRPOConfig, grpo),
     ):
-        args = trl_config(**{**_trl_args(settings, cfg, tmp_path), **extra})
+        args = trl_config(settings, cfg, tmp_path, **extra)
+        assert type(args) is trl_class
         assert args.gradient_checkpointing is enabled

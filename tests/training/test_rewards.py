@@ -19,7 +19,8 @@ from dynrag.training.rewards import (
     normalize_judge_score,
     rouge_l,
 )
-from dynrag.training.stages import SelectionReward, best_worst_pair
+from dynrag.training.stages.grpo import SelectionReward
+from dynrag.training.stages.pairs import best_worst_pair
 
 SELECTION_ONLY = RewardWeights(em=0, f1=0, gold_likelihood=0, brevity=0, selection=1)
 

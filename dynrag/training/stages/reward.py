@@ -1,0 +1,65 @@
+"""``reward``: the generator answers from every sampled selection; each sample gets its terms.
+
+Reads ``sample/samples.jsonl``; writes ``reward/rewards.jsonl`` (the same records, every sample
+with its reward terms), appended question by question (an interrupted run resumes).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dynrag.training.config import RewardConfig
+from dynrag.training.rundir import RunDir, read_jsonl
+from dynrag.training.stages.base import (
+    StageContext,
+    StageSpec,
+    append_jsonl,
+    done_ids,
+    run_stage,
+)
+
+__all__ = ["STAGE", "run_reward"]
+
+
+def _run(ctx: StageContext) -> dict[str, Any]:
+    from tqdm.auto import tqdm
+
+    from dynrag.core.types import Passage
+    from dynrag.training.rewards import RewardScorer
+
+    settings: RewardConfig = ctx.settings
+    out = ctx.dir / "rewards.jsonl"
+    records = list(read_jsonl(ctx.upstream("sample/samples.jsonl")))
+    done = done_ids(out)
+    scorer = RewardScorer(settings, device=ctx.config.device)
+    for record in tqdm(records, desc="reward", initial=0):
+        if record["id"] in done:
+            continue
+        scored = scorer.score(
+            record["id"],
+            record["question"],
+            [Passage.model_validate(p) for p in record["passages"]],
+            record["answers"],
+            record["samples"],
+            record.get("gold"),
+        )
+        append_jsonl(out, [{**record, "samples": [s.model_dump() for s in scored]}])
+    rewards = [s["reward"] for r in read_jsonl(out) for s in r["samples"]]
+    return {"rewards": str(out), "mean_reward": sum(rewards) / max(len(rewards), 1)}
+
+
+STAGE = StageSpec(
+    name="reward",
+    help="let the generator answer from each sample and score it",
+    run=_run,
+    settings=RewardConfig,
+    reads=("sample/samples.jsonl",),
+    output="rewards.jsonl",
+    main_process_only=True,
+)
+
+
+def run_reward(rd: RunDir, *, force: bool = False) -> Path:
+    """The generator answers from every sampled selection; each sample gets its reward terms."""
+    return run_stage(STAGE, rd, force=force)
