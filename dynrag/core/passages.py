@@ -1,7 +1,8 @@
-"""Passage preparation shared by the reranker, the answer generator and training prompts.
+"""Text preparation shared by the reranker, the answer generator and training prompts.
 
 One function cuts passages to a token limit, so that what a model reads at inference is
-exactly what it was trained on.
+exactly what it was trained on; `cut_text` bounds any other text of a prompt (the query, a
+title), so that no input, however long, builds a prompt past the model's context.
 """
 
 from __future__ import annotations
@@ -10,29 +11,65 @@ from collections.abc import Callable, Sequence
 
 from dynrag.core.types import Passage
 
-__all__ = ["Truncate", "cut_passages"]
+__all__ = ["CHARS_PER_TOKEN_BOUND", "Truncate", "cut_passages", "cut_text"]
 
 Truncate = Callable[[str, int], tuple[str, bool]]
 """``truncate(text, max_tokens) -> (text, was_cut)``, e.g. a backend's ``truncate``."""
 
+CHARS_PER_TOKEN_BOUND = 32
+"""No token of a real tokenizer spells more characters than this; text beyond
+``max_tokens * CHARS_PER_TOKEN_BOUND`` characters is dropped before tokenizing, so that cutting
+a huge text costs no more than cutting a long one."""
 
-def cut_passages(
-    passages: Sequence[Passage], truncate: Truncate, max_tokens: int
-) -> tuple[list[Passage], int]:
-    """Copies of ``passages`` whose text is cut to ``max_tokens`` tokens, and how many were cut.
 
-    Uncut passages are returned as they are (passages are immutable); metadata is kept.
+def _check(max_tokens: int) -> None:
+    if max_tokens < 1:
+        msg = f"max_tokens must be at least 1, got {max_tokens}"
+        raise ValueError(msg)
+
+
+def cut_text(text: str, truncate: Truncate, max_tokens: int) -> tuple[str, bool]:
+    """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut.
 
     Raises:
         ValueError: ``max_tokens`` below 1.
     """
-    if max_tokens < 1:
-        msg = f"max_tokens must be at least 1, got {max_tokens}"
-        raise ValueError(msg)
+    _check(max_tokens)
+    limit = max_tokens * CHARS_PER_TOKEN_BOUND
+    pre_cut = len(text) > limit
+    out, was_cut = truncate(text[:limit] if pre_cut else text, max_tokens)
+    return out, was_cut or pre_cut
+
+
+def cut_passages(
+    passages: Sequence[Passage],
+    truncate: Truncate,
+    max_tokens: int,
+    *,
+    max_title_tokens: int | None = None,
+) -> tuple[list[Passage], int]:
+    """Copies of ``passages`` whose text is cut to ``max_tokens`` tokens, and how many were cut.
+
+    With ``max_title_tokens``, titles are cut to that many tokens too (and counted as cut).
+    Uncut passages are returned as they are (passages are immutable); metadata is kept.
+
+    Raises:
+        ValueError: ``max_tokens`` or ``max_title_tokens`` below 1.
+    """
+    _check(max_tokens)
+    if max_title_tokens is not None:
+        _check(max_title_tokens)
     shown: list[Passage] = []
     cut = 0
     for p in passages:
-        text, was_cut = truncate(p.text, max_tokens)
-        cut += was_cut
-        shown.append(p.model_copy(update={"text": text}) if was_cut else p)
+        update: dict[str, str] = {}
+        text, was_cut = cut_text(p.text, truncate, max_tokens)
+        if was_cut:
+            update["text"] = text
+        if max_title_tokens is not None and p.title:
+            title, title_cut = cut_text(p.title, truncate, max_title_tokens)
+            if title_cut:
+                update["title"] = title
+        cut += bool(update)
+        shown.append(p.model_copy(update=update) if update else p)
     return shown, cut

@@ -27,11 +27,16 @@ class SelectionPolicy(BaseModel):
     """Bounds and fallbacks applied to every selection, in this order.
 
     1. Unparseable output, or an empty selection where ``allow_empty`` is false: the fallback,
-       the first ``fallback_k`` candidates in retrieval order (all of them when None), so nothing
-       is lost; logged as a warning and reported as ``status="fallback"``.
+       the first ``fallback_k`` candidates in retrieval order (all of them when None); reported
+       as ``status="fallback"``.
     2. ``max_k``: the tail beyond it is cut.
     3. ``min_k``: too short a selection is completed with the next candidates in retrieval order.
-    4. ``token_budget``: the tail is cut until the selected passages fit (never below ``min_k``).
+    4. ``token_budget``: the tail is cut until the selected passages fit, never below ``min_k``
+       and never to nothing where ``allow_empty`` is false.
+
+    One rule for every selection, the fallback included: the bounds (2-4) always hold, so a
+    fallback keeps at most ``max_k`` candidates. A fallback is logged as one warning that names
+    the candidates finally kept and every bound that cut them.
 
     Constrained decoding already enforces ``max_k``, ``min_k`` and ``allow_empty`` while the
     model writes; the policy applies them again to any backend's text.
@@ -64,7 +69,24 @@ class SelectionPolicy(BaseModel):
         if self.max_k is not None and self.min_k > self.max_k:
             msg = f"min_k ({self.min_k}) is larger than max_k ({self.max_k})"
             raise ValueError(msg)
+        if self.max_k == 0 and not self.allow_empty:
+            msg = "max_k 0 leaves nothing, but allow_empty is false"
+            raise ValueError(msg)
         return self
+
+    def merged(self, **updates: object) -> SelectionPolicy:
+        """A copy with ``updates`` applied, validated as a whole (``model_copy`` is not).
+
+        Raises:
+            ValueError: the merged bounds contradict each other (e.g. ``min_k`` above this
+                policy's ``max_k``), or an unknown field.
+        """
+        return SelectionPolicy.model_validate({**self.model_dump(), **updates})
+
+    @property
+    def floor(self) -> int:
+        """The fewest passages a selection may hold (before capping at the candidates)."""
+        return max(self.min_k, 0 if self.allow_empty else 1)
 
     def apply(
         self,
@@ -84,11 +106,11 @@ class SelectionPolicy(BaseModel):
         notes = list(parsed.notes)
         indices = [i for i in parsed.indices if 0 <= i < n]
         empty_not_allowed = parsed.status == ParseStatus.NONE and not self.allow_empty
+        fallback: str | None = None
         if parsed.status == ParseStatus.UNPARSEABLE or empty_not_allowed:
             k = n if self.fallback_k is None else min(self.fallback_k, n)
-            reason = "empty selection not allowed" if empty_not_allowed else "unparseable output"
-            logger.warning("%s; falling back to the first %d candidates", reason, k)
-            notes.append(f"fallback: {reason}, first {k} candidates in retrieval order")
+            fallback = "empty selection not allowed" if empty_not_allowed else "unparseable output"
+            notes.append(f"fallback: {fallback}, first {k} candidates in retrieval order")
             indices = list(range(k))
             status = SelectionStatus.FALLBACK
         elif parsed.status == ParseStatus.NONE:
@@ -99,29 +121,36 @@ class SelectionPolicy(BaseModel):
                 if parsed.status == ParseStatus.REPAIRED
                 else SelectionStatus.OK
             )
-        changed = False
+        cuts: list[str] = []
         if self.max_k is not None and len(indices) > self.max_k:
-            notes.append(f"max_k: cut {len(indices)} -> {self.max_k}")
+            cuts.append(f"max_k: cut {len(indices)} -> {self.max_k}")
             indices = indices[: self.max_k]
-            changed = True
-        min_k = min(self.min_k, n)
-        if len(indices) < min_k:
-            extra = [i for i in range(n) if i not in set(indices)][: min_k - len(indices)]
-            notes.append(f"min_k: added {len(extra)} in retrieval order")
+        floor = min(self.floor, n)
+        if len(indices) < floor:
+            extra = [i for i in range(n) if i not in set(indices)][: floor - len(indices)]
+            what = "min_k" if self.min_k >= floor else "allow_empty"
+            cuts.append(f"{what}: added {len(extra)} in retrieval order")
             indices = indices + extra
-            changed = True
         if self.token_budget is not None and indices:
             if count_tokens is None:
                 msg = "token_budget needs a count_tokens function"
                 raise ValueError(msg)
             costs = [count_tokens(passages[i]) for i in indices]
             keep = len(indices)
-            while keep > min_k and sum(costs[:keep]) > self.token_budget:
+            while keep > floor and sum(costs[:keep]) > self.token_budget:
                 keep -= 1
             if keep < len(indices):
-                notes.append(f"token_budget: cut {len(indices)} -> {keep}")
+                cuts.append(f"token_budget: cut {len(indices)} -> {keep}")
                 indices = indices[:keep]
-                changed = True
-        if changed and status in (SelectionStatus.OK, SelectionStatus.NONE):
+        notes.extend(cuts)
+        if fallback is not None:
+            logger.warning(
+                "%s; fell back to %d of %d candidates in retrieval order%s",
+                fallback,
+                len(indices),
+                n,
+                f" ({'; '.join(cuts)})" if cuts else "",
+            )
+        elif cuts and status in (SelectionStatus.OK, SelectionStatus.NONE):
             status = SelectionStatus.REPAIRED
         return PolicyOutcome(indices=indices, status=status, notes=notes)

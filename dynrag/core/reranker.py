@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from dynrag.core.backends.base import Backend, GenerationRequest, GrammarSpec, SamplingParams
 from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
-from dynrag.core.passages import cut_passages
+from dynrag.core.passages import cut_passages, cut_text
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import check_presort, presort_ranking, with_presort_scores
 from dynrag.core.prompts import PromptFormat, get_prompt_format
@@ -81,6 +81,8 @@ class DynamicReranker(Reranker):
         prompt_format: str | PromptFormat = "dynamicrag-v1",
         policy: SelectionPolicy | None = None,
         max_passage_tokens: int = 256,
+        max_query_tokens: int = 256,
+        max_title_tokens: int = 32,
         window_size: int | None = None,
         constrained: bool = True,
         max_new_tokens: int | None = None,
@@ -93,6 +95,9 @@ class DynamicReranker(Reranker):
             prompt_format: A registered prompt format name, or a `PromptFormat`.
             policy: Bounds and fallbacks (`SelectionPolicy`); the default allows any k.
             max_passage_tokens: Each passage is cut to this many tokens before prompting.
+            max_query_tokens: The query is cut to this many tokens (a warning and a note say so),
+                so that no query builds a prompt past the model's context.
+            max_title_tokens: Each title is cut to this many tokens.
             window_size: Candidates shown at once (default: the prompt format's).
             constrained: Restrict decoding to the selection grammar where the backend can.
             max_new_tokens: Cap on generated tokens (default: enough for every id, or 100 when
@@ -102,13 +107,20 @@ class DynamicReranker(Reranker):
                 as the model was trained (`dynrag.core.presort`); ``None`` keeps the caller's
                 order. Selections index the caller's list either way.
         """
-        if max_passage_tokens < 1:
-            msg = f"max_passage_tokens must be at least 1, got {max_passage_tokens}"
-            raise ValueError(msg)
+        for label, value in (
+            ("max_passage_tokens", max_passage_tokens),
+            ("max_query_tokens", max_query_tokens),
+            ("max_title_tokens", max_title_tokens),
+        ):
+            if value < 1:
+                msg = f"{label} must be at least 1, got {value}"
+                raise ValueError(msg)
         self.backend = backend
         self.prompt_format = get_prompt_format(prompt_format)
         self.policy = policy or SelectionPolicy()
         self.max_passage_tokens = max_passage_tokens
+        self.max_query_tokens = max_query_tokens
+        self.max_title_tokens = max_title_tokens
         self.window_size = window_size or self.prompt_format.window_size
         if self.window_size < 2:
             msg = f"window_size must be at least 2, got {self.window_size}"
@@ -158,17 +170,42 @@ class DynamicReranker(Reranker):
     ) -> _QueryState:
         check_query(query)
         given = to_passages(passages)
-        order, scores = presort_ranking(self.presort, query, given)
+        notes: list[str] = []
+        prompt_query, query_cut = cut_text(query, self.backend.truncate, self.max_query_tokens)
+        if query_cut:  # unexpected: a question is short; say so
+            logger.warning(
+                "query of %d characters cut to %d tokens (max_query_tokens)",
+                len(query),
+                self.max_query_tokens,
+            )
+            notes.append(f"query cut to {self.max_query_tokens} tokens")
+        order, scores = presort_ranking(self.presort, prompt_query, given)
         items = [given[i] for i in order]
         scored = items
         if self.prompt_format.uses_scores and scores is not None:
             scored = with_presort_scores(items, scores)
-        shown, cut = cut_passages(scored, self.backend.truncate, self.max_passage_tokens)
+        shown, cut = cut_passages(
+            scored,
+            self.backend.truncate,
+            self.max_passage_tokens,
+            max_title_tokens=self.max_title_tokens,
+        )
         if cut:  # expected (models are trained with a passage limit): not a warning
             logger.info(
-                "truncated %d of %d passages to %d tokens", cut, len(items), self.max_passage_tokens
+                "truncated %d of %d passages to %d tokens (titles to %d)",
+                cut,
+                len(items),
+                self.max_passage_tokens,
+                self.max_title_tokens,
             )
-        return _QueryState(query=query, passages=items, shown=shown, policy=policy, order=order)
+        return _QueryState(
+            query=prompt_query,
+            passages=items,
+            shown=shown,
+            policy=policy,
+            order=order,
+            notes=notes,
+        )
 
     def _first_jobs(self, index: int, st: _QueryState) -> list[_Job]:
         windows, final = first_round(len(st.passages), self.window_size)
@@ -261,6 +298,7 @@ class DynamicReranker(Reranker):
             indices=[st.order[i] for i in outcome.indices],
             passages=[st.passages[i] for i in outcome.indices],
             raw_output="\n".join(st.raw),
+            shown_order=None if self.presort is None else list(st.order),
             status=outcome.status,
             notes=outcome.notes,
             num_candidates=n,

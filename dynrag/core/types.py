@@ -56,7 +56,13 @@ class Selection(BaseModel):
     passages: list[Passage]
     """The selected passages, in the same order as ``indices``."""
     raw_output: str
-    """The model's text (for several windows, each window's text joined by newlines)."""
+    """The model's text (for several windows, each window's text joined by newlines). Its ids
+    number the candidates as the model read them: after any presort (see ``shown_order``), and
+    within its window in a tournament; ``indices`` number them as the caller gave them."""
+    shown_order: list[int] | None = None
+    """The caller's position of each candidate in the order the model read them, when a presort
+    changed it: id ``[j]`` in a one-window ``raw_output`` is the caller's ``shown_order[j - 1]``.
+    None: the model read the caller's order."""
     status: SelectionStatus
     """See `SelectionStatus`."""
     notes: list[str] = Field(default_factory=list)

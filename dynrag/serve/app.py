@@ -3,18 +3,25 @@
 ``POST /v1/rerank`` takes ``{"query", "documents": [str | {"title", "text"}], "max_k"?,
 "min_k"?}`` and answers ``{"model", "k", "status", "results": [{"index", "relevance_score"}]}``
 with results in the chosen order (``relevance_score`` is the reciprocal rank). ``GET /health``
-answers ``{"status": "ok"}``. Concurrent requests are gathered into batches for the model.
+answers ``{"status": "ok"}``. Concurrent requests are gathered into batches for the model;
+each request succeeds or fails on its own (a bad request never fails its batch-mates).
+
+Bad input is refused before the model runs: a body over ``max_body_bytes`` (chunked or not) gets
+413 as soon as the limit is passed; invalid JSON, invalid text (a lone surrogate), a query or
+title over its cap, too many documents, or bounds that contradict each other or the model's own
+(``min_k`` above the model's ``max_k``) get 422 naming the field.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dynrag.core.interface import Reranker
 from dynrag.core.policy import SelectionPolicy
@@ -25,6 +32,16 @@ __all__ = ["RerankRequest", "RerankResponse", "RerankResult", "create_app"]
 logger = logging.getLogger(__name__)
 
 
+def _valid_text(value: str, where: str) -> str:
+    """``value`` if it is valid Unicode text (encodable as UTF-8, as every tokenizer needs)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        msg = f"{where} holds invalid text at character {err.start} (a lone surrogate?)"
+        raise ValueError(msg) from None
+    return value
+
+
 class DocumentIn(BaseModel):
     """A document given as an object."""
 
@@ -32,6 +49,11 @@ class DocumentIn(BaseModel):
 
     text: str
     title: str | None = None
+
+    @field_validator("text", "title")
+    @classmethod
+    def _text_is_valid(cls, value: str | None) -> str | None:
+        return value if value is None else _valid_text(value, "the document")
 
 
 class RerankRequest(BaseModel):
@@ -53,6 +75,14 @@ class RerankRequest(BaseModel):
         if not value.strip():
             msg = "query is empty"
             raise ValueError(msg)
+        return _valid_text(value, "query")
+
+    @field_validator("documents")
+    @classmethod
+    def _documents_are_valid(cls, value: list[str | DocumentIn]) -> list[str | DocumentIn]:
+        for i, doc in enumerate(value):
+            if isinstance(doc, str):
+                _valid_text(doc, f"documents[{i}]")
         return value
 
 
@@ -75,6 +105,7 @@ class RerankResponse(BaseModel):
 @dataclass
 class _Pending:
     request: RerankRequest
+    policy: SelectionPolicy
     future: asyncio.Future[Selection]
 
 
@@ -87,9 +118,9 @@ class _Batcher:
     wait_seconds: float
     queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
 
-    async def submit(self, request: RerankRequest) -> Selection:
+    async def submit(self, request: RerankRequest, policy: SelectionPolicy) -> Selection:
         future: asyncio.Future[Selection] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(request, future))
+        await self.queue.put(_Pending(request, policy, future))
         return await future
 
     async def run(self) -> None:
@@ -106,7 +137,7 @@ class _Batcher:
                     break
             groups: dict[SelectionPolicy, list[_Pending]] = {}
             for item in batch:
-                groups.setdefault(_policy(item.request, self.reranker.policy), []).append(item)
+                groups.setdefault(item.policy, []).append(item)
             for policy, items in groups.items():
                 await self._rerank(policy, items)
 
@@ -117,10 +148,14 @@ class _Batcher:
                 [[_document(d) for d in i.request.documents] for i in items],
                 policy=policy,
             )
-        except Exception as err:  # give each caller the error; keep serving
-            for item in items:
-                if not item.future.done():
-                    item.future.set_exception(err)
+        except Exception as err:
+            if len(items) > 1:  # one bad request must not fail the others: each alone
+                logger.info("a batch of %d failed (%s); reranking each alone", len(items), err)
+                for item in items:
+                    await self._rerank(policy, [item])
+                return
+            if not items[0].future.done():
+                items[0].future.set_exception(err)
             return
         for item, selection in zip(items, selections, strict=True):
             if not item.future.done():
@@ -132,10 +167,71 @@ def _document(doc: str | DocumentIn) -> Any:
 
 
 def _policy(request: RerankRequest, base: SelectionPolicy) -> SelectionPolicy:
+    """The reranker's policy with the request's bounds, validated as a whole.
+
+    Raises:
+        ValueError: the bounds contradict each other or the model's ``max_k``.
+    """
     max_k = request.max_k if request.max_k is not None else request.top_n
-    return base.model_copy(
-        update={"max_k": max_k if max_k is not None else base.max_k, "min_k": request.min_k}
-    )
+    try:
+        return base.merged(max_k=max_k if max_k is not None else base.max_k, min_k=request.min_k)
+    except ValidationError as err:
+        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+        where = "" if max_k is not None else " (the model's own max_k; send max_k to lift it)"
+        raise ValueError(problems + where) from None
+
+
+class _BodyLimit:
+    """ASGI middleware: a body over ``max_bytes`` gets 413 before more of it is read.
+
+    A declared ``content-length`` over the limit is refused at once (the server reads no more
+    than the declared length); a chunked body is read up to the limit and refused as soon as it
+    passes it, so an oversize upload never sits in memory.
+    """
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if length.isdigit() and int(length) > self.max_bytes:
+                await self._refuse(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        received: list[Any] = []
+        size = 0
+        while True:
+            message = await receive()
+            received.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(send)
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Any:
+            return received.pop(0) if received else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def create_app(
@@ -144,6 +240,8 @@ def create_app(
     model_name: str | None = None,
     max_body_bytes: int = 2_000_000,
     max_documents: int = 200,
+    max_query_chars: int = 4_000,
+    max_title_chars: int = 1_000,
     max_batch: int = 8,
     batch_wait_ms: float = 5.0,
 ) -> Any:
@@ -154,11 +252,15 @@ def create_app(
         model_name: Reported in responses (default: what the reranker was loaded from).
         max_body_bytes: Larger request bodies get 413.
         max_documents: More documents in one request get 422.
+        max_query_chars: A longer query gets 422 (the reranker also cuts the query to its
+            ``max_query_tokens``).
+        max_title_chars: A longer document title gets 422.
         max_batch: Requests reranked together at most.
         batch_wait_ms: How long the first request of a batch waits for others.
     """
     try:
         from fastapi import FastAPI, HTTPException, Request
+        from fastapi.exceptions import RequestValidationError
         from fastapi.responses import JSONResponse
     except ImportError as err:
         msg = "dynrag serve needs FastAPI and uvicorn: pip install 'dynrag[serve]'"
@@ -177,20 +279,17 @@ def create_app(
 
     app = FastAPI(title="dynrag", description=__doc__, lifespan=lifespan)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > max_body_bytes:
-            return JSONResponse(
-                {"detail": f"request body over {max_body_bytes} bytes"}, status_code=413
-            )
-        if length is None and request.method == "POST":
-            body = await request.body()
-            if len(body) > max_body_bytes:
-                return JSONResponse(
-                    {"detail": f"request body over {max_body_bytes} bytes"}, status_code=413
-                )
-        return await call_next(request)
+    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Any:
+        # The field and the reason only: echoing the input could not even be encoded when it
+        # holds invalid text, and would send an oversize input back.
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -200,10 +299,21 @@ def create_app(
     async def rerank(body: RerankRequest) -> RerankResponse:
         if len(body.documents) > max_documents:
             raise HTTPException(422, f"at most {max_documents} documents per request")
-        max_k = body.max_k if body.max_k is not None else body.top_n
-        if max_k is not None and body.min_k > max_k:
-            raise HTTPException(422, f"min_k ({body.min_k}) is larger than max_k ({max_k})")
-        selection = await batcher.submit(body)
+        if len(body.query) > max_query_chars:
+            raise HTTPException(422, f"query: longer than {max_query_chars} characters")
+        for i, doc in enumerate(body.documents):
+            if isinstance(doc, DocumentIn) and len(doc.title or "") > max_title_chars:
+                raise HTTPException(
+                    422, f"documents[{i}].title: longer than {max_title_chars} characters"
+                )
+        try:
+            policy = _policy(body, reranker.policy)
+        except ValueError as err:
+            raise HTTPException(422, str(err)) from None
+        try:
+            selection = await batcher.submit(body, policy)
+        except (TypeError, ValueError) as err:  # the reranker refused this request's input
+            raise HTTPException(422, str(err)) from None
         return RerankResponse(
             model=name,
             k=selection.k,

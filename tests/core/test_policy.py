@@ -74,3 +74,35 @@ def test_token_budget_needs_a_counter() -> None:
 def test_inconsistent_bounds_are_rejected() -> None:
     with pytest.raises(ValueError, match="min_k"):
         SelectionPolicy(min_k=3, max_k=2)
+
+
+def test_fallback_log_names_what_was_finally_kept(caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 19 item 5: the warning said "first 10" while max_k returned 4.
+    ten = [Passage(text=f"p{i}") for i in range(10)]
+    out = SelectionPolicy(max_k=4).apply(parse_selection("garbage", 10), ten)
+    assert out.indices == [0, 1, 2, 3]
+    assert out.status == SelectionStatus.FALLBACK
+    assert "fell back to 4 of 10 candidates" in caplog.text
+    assert "max_k: cut 10 -> 4" in caplog.text
+
+
+@pytest.mark.parametrize("text", ["[1], [2]", "None", "garbage"])
+def test_token_budget_never_empties_a_selection_that_may_not_be_empty(text: str) -> None:
+    # Issue 19 item 7: token_budget=1, allow_empty=False gave k = 0.
+    policy = SelectionPolicy(token_budget=1, allow_empty=False)
+    out = policy.apply(parse_selection(text, 6), PASSAGES, words)
+    assert len(out.indices) == 1
+    out = SelectionPolicy(token_budget=1, min_k=2).apply(parse_selection(text, 6), PASSAGES, words)
+    assert len(out.indices) == 2
+
+
+def test_merged_policy_is_validated() -> None:
+    # Issue 19 item 4: model_copy skipped validation, so min_k 6 over max_k 4 returned 6.
+    with pytest.raises(ValueError, match="min_k"):
+        SelectionPolicy(max_k=4).merged(min_k=6)
+    assert SelectionPolicy(max_k=4).merged(min_k=2) == SelectionPolicy(max_k=4, min_k=2)
+
+
+def test_max_k_zero_with_empty_forbidden_is_rejected() -> None:
+    with pytest.raises(ValueError, match="allow_empty"):
+        SelectionPolicy(max_k=0, allow_empty=False)

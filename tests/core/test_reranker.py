@@ -207,3 +207,53 @@ def test_token_budget_counts_with_the_models_tokenizer(
     sel = tiny_reranker.rerank(ex["question"], ex["passages"], policy=policy)
     assert sel.k == 0
     assert any("token_budget" in note for note in sel.notes)
+
+
+class ProseBackend(KeywordBackend):
+    """A rule-based 'model' that never writes an id: every output is unusable."""
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], params: SamplingParams
+    ) -> list[list[str]]:
+        for req in requests:
+            user = req.messages[-1]["content"]
+            self.calls.append(len(re.findall(r"^\d+\. Topic:", user, re.MULTILINE)))
+        return [["I am not sure which of these help."] * params.n for _ in requests]
+
+
+def test_unusable_output_falls_back_the_same_with_and_without_a_tournament(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Issue 19 item 6: 25 passages, every window unparseable, fallback_k=3 gave k = 25,
+    # "repaired", no warning. Item 5: one window, default policy, max_k 4: the warning said 10.
+    policy = SelectionPolicy(fallback_k=3)
+    for n in (25, 8):
+        caplog.clear()
+        sel = DynamicReranker(ProseBackend(), window_size=10, policy=policy).rerank(
+            "q", candidates(n, {})
+        )
+        assert sel.indices == [0, 1, 2]
+        assert sel.status == SelectionStatus.FALLBACK
+        assert "unparseable output; fell back to 3 of" in caplog.text
+    caplog.clear()
+    sel = DynamicReranker(ProseBackend(), window_size=10, policy=SelectionPolicy(max_k=4)).rerank(
+        "q", candidates(10, {})
+    )
+    assert sel.indices == [0, 1, 2, 3]
+    assert "fell back to 4 of 10 candidates in retrieval order (max_k: cut 10 -> 4)" in caplog.text
+
+
+def test_long_query_and_title_are_cut_with_a_note(caplog: pytest.LogCaptureFixture) -> None:
+    # Issue 19 item 3: a 20k-character query built a prompt past the model's context.
+    backend = KeywordBackend()
+    rr = DynamicReranker(backend, max_query_tokens=8, max_title_tokens=3)
+    long_title = Passage(title="a b c d e f g", text="text GOLD1")
+    sel = rr.rerank("why " * 5000, [long_title, "other"])
+    assert sel.indices == [0]
+    assert "query cut to 8 tokens" in sel.notes
+    assert "query of 20000 characters cut to 8 tokens" in caplog.text
+    state = rr._prepare("why " * 5000, [long_title], rr.policy)
+    content = rr._request(rr._first_jobs(0, state)[0], state).messages[-1]["content"]
+    assert content.count("why") == 8
+    assert "a b c d" not in content
+    assert "a b c" in content

@@ -203,3 +203,130 @@ def test_dynrag_serve_command(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# -- bad input (issue 19, items 1-4) ---------------------------------------------------------
+
+
+def test_one_bad_request_does_not_fail_its_batch_mates(
+    tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
+    # A request the reranker refuses (here a lone surrogate, which the tokenizer rejects; the
+    # server's validation would stop it earlier) is batched with good ones.
+    from dynrag.serve.app import RerankRequest, _Batcher
+
+    good = [RerankRequest(query=ex["question"], documents=ex["passages"]) for ex in hotpot_val[:3]]
+    bad = RerankRequest.model_construct(query="q", documents=["a\ud800b"], max_k=None, min_k=0)
+    policy = tiny_reranker.policy
+
+    async def run() -> list[Any]:
+        batcher = _Batcher(tiny_reranker, max_batch=8, wait_seconds=0.2)
+        task = asyncio.create_task(batcher.run())
+        try:
+            return await asyncio.gather(
+                *(batcher.submit(r, policy) for r in [good[0], bad, good[1], good[2]]),
+                return_exceptions=True,
+            )
+        finally:
+            task.cancel()
+
+    results = asyncio.run(run())
+    assert isinstance(results[1], (TypeError, ValueError))
+    for got, ex in zip([results[0], *results[2:]], hotpot_val[:3], strict=True):
+        assert got.indices == tiny_reranker.rerank(ex["question"], ex["passages"]).indices
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [
+        (b'{"query": "q", "documents": ["a\\ud800b"]}', "documents[0]"),
+        (b'{"query": "q\\udfff", "documents": ["a"]}', "query"),
+        (b'{"query": "q", "documents": [{"title": "t", "text": "\\ud800"}]}', "document"),
+    ],
+)
+def test_invalid_text_is_422_naming_the_field(server: str, content: bytes, field: str) -> None:
+    response = httpx.post(
+        f"{server}/v1/rerank", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert field in response.text
+    assert "lone surrogate" in response.text
+
+
+def _chunked_upload(url: str, total: int, chunk: int = 65536) -> tuple[int, int]:
+    """POST ``total`` bytes chunked over a raw socket; (status, bytes sent before the answer)."""
+    import select
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    sent = 0
+    with socket.create_connection((parsed.hostname, parsed.port), timeout=30) as sock:
+        head = (
+            "POST /v1/rerank HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            "transfer-encoding: chunked\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        piece = f"{chunk:x}\r\n".encode() + b"x" * chunk + b"\r\n"
+        try:
+            while sent < total:
+                if select.select([sock], [], [], 0)[0]:
+                    break  # the server answered
+                sock.sendall(piece)
+                sent += chunk
+            else:
+                sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server closed the connection after answering
+        answer = sock.recv(4096).decode(errors="replace")
+    return int(answer.split()[1]), sent
+
+
+def test_chunked_oversize_body_is_refused_before_it_is_read(server: str) -> None:
+    # Issue 19 item 2: a chunked body was read whole before the 413.
+    status, sent = _chunked_upload(server, 50_000_000)
+    assert status == 413
+    assert sent < 5_000_000  # refused near the 200 kB limit, not after 50 MB
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
+
+
+def test_chunked_body_under_the_limit_is_served(server: str) -> None:
+    def body() -> Iterator[bytes]:
+        yield b'{"query": "which?", '
+        yield b'"documents": ["a", "b"], "min_k": 1}'
+
+    response = httpx.post(
+        f"{server}/v1/rerank", content=body(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.json()["k"] >= 1
+
+
+def test_long_query_and_title_are_capped(server: str) -> None:
+    long_query = {"query": "why " * 2000, "documents": ["a"]}
+    response = httpx.post(f"{server}/v1/rerank", json=long_query)
+    assert response.status_code == 422
+    assert "query" in response.text
+    long_title = {"query": "q", "documents": [{"title": "t" * 2000, "text": "a"}]}
+    response = httpx.post(f"{server}/v1/rerank", json=long_title)
+    assert response.status_code == 422
+    assert "documents[0].title" in response.text
+
+
+def test_min_k_above_the_models_max_k_is_422(tiny_reranker: Any) -> None:
+    # Issue 19 item 4: {"min_k": 6} over a model max_k of 4 returned k = 6.
+    from fastapi.testclient import TestClient
+
+    capped = DynamicReranker(
+        tiny_reranker.backend, max_passage_tokens=64, policy=SelectionPolicy(max_k=4)
+    )
+    docs = [f"passage {i}" for i in range(10)]
+    with TestClient(create_app(capped)) as client:
+        response = client.post("/v1/rerank", json={"query": "q", "documents": docs, "min_k": 6})
+        assert response.status_code == 422
+        assert "min_k (6) is larger than max_k (4)" in response.text
+        assert "the model's own max_k" in response.text
+        ok = client.post("/v1/rerank", json={"query": "q", "documents": docs, "min_k": 3})
+        assert ok.status_code == 200
+        assert 3 <= ok.json()["k"] <= 4
+        lifted = {"query": "q", "documents": docs, "min_k": 6, "max_k": 6}
+        assert client.post("/v1/rerank", json=lifted).json()["k"] == 6
