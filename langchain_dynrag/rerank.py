@@ -46,15 +46,18 @@ class DynamicRAGRerank(BaseDocumentCompressor):
     model: str = DEFAULT_MODEL
     """Model folder, bundled name or Hugging Face id the reranker is loaded from."""
     min_k: int = Field(default=0, ge=0)
-    """Keep at least this many documents."""
+    """Keep at least this many documents (unset: the reranker's own ``policy.min_k``)."""
     max_k: int | None = Field(default=None, ge=0)
-    """Keep at most this many documents (None: the model decides)."""
+    """Keep at most this many documents (unset: the reranker's own, e.g. a trained model's
+    ``max_k``; None: the model decides)."""
     allow_empty: bool = True
-    """Whether the model may keep no document at all."""
+    """Whether the model may keep no document at all (unset: the reranker's own)."""
     fallback_k: int | None = Field(default=None, ge=0)
-    """On unusable model output keep this many documents in retrieval order (None: all)."""
+    """On unusable model output keep this many documents in retrieval order (None: all, within
+    ``max_k``; unset: the reranker's own)."""
     token_budget: int | None = Field(default=None, ge=1)
-    """Cut the kept documents' tail until they total at most this many tokens."""
+    """Cut the kept documents' tail until they total at most this many tokens (unset: the
+    reranker's own)."""
     title_key: str = "title"
     """Metadata key holding a document's title, shown to the model."""
     device: str | None = None
@@ -64,13 +67,20 @@ class DynamicRAGRerank(BaseDocumentCompressor):
 
     @model_validator(mode="after")
     def _build_reranker(self) -> DynamicRAGRerank:
+        SelectionPolicy.model_validate(self, from_attributes=True)  # bad bounds: before loading
         if self.reranker is None:
             self.reranker = Reranker.from_pretrained(
                 self.model, device=self.device, dtype=self.dtype
             )
         elif "model" not in self.model_fields_set and self.reranker.name_or_path:
             self.model = self.reranker.name_or_path
-        SelectionPolicy(min_k=self.min_k, max_k=self.max_k)  # fail early on bad bounds
+        given = {
+            n: getattr(self, n) for n in SelectionPolicy.model_fields if n in self.model_fields_set
+        }
+        # Options left unset inherit the reranker's own policy; the whole is checked once, here.
+        policy = SelectionPolicy.model_validate(self.reranker.policy.fill_unset(given))
+        for name in SelectionPolicy.model_fields:
+            self.__dict__[name] = getattr(policy, name)  # not marked as set by the caller
         return self
 
     @property

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
@@ -45,26 +45,36 @@ class DynamicRAGRerank(BaseNodePostprocessor):
             engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
     """
 
+    model_config = ConfigDict(extra="forbid")
+
     model: str = Field(
         default=DEFAULT_MODEL,
         description="Model folder, bundled name or Hugging Face id the reranker is loaded from.",
     )
-    min_k: int = Field(default=0, ge=0, description="Keep at least this many nodes.")
+    min_k: int = Field(
+        default=0, ge=0, description="Keep at least this many nodes (unset: the reranker's own)."
+    )
     max_k: int | None = Field(
-        default=None, ge=0, description="Keep at most this many nodes (None: the model decides)."
+        default=None,
+        ge=0,
+        description="Keep at most this many nodes (``top_n`` is the same option; unset: the "
+        "reranker's own, e.g. a trained model's max_k; None: the model decides).",
     )
     allow_empty: bool = Field(
-        default=True, description="Whether the model may keep no node at all."
+        default=True,
+        description="Whether the model may keep no node at all (unset: the reranker's own).",
     )
     fallback_k: int | None = Field(
         default=None,
         ge=0,
-        description="On unusable model output keep this many nodes in retrieval order (None: all).",
+        description="On unusable model output keep this many nodes in retrieval order (None: "
+        "all, within max_k; unset: the reranker's own).",
     )
     token_budget: int | None = Field(
         default=None,
         ge=1,
-        description="Cut the kept nodes' tail until they total at most this many tokens.",
+        description="Cut the kept nodes' tail until they total at most this many tokens "
+        "(unset: the reranker's own).",
     )
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.NONE,
@@ -82,21 +92,42 @@ class DynamicRAGRerank(BaseNodePostprocessor):
 
     _reranker: Reranker = PrivateAttr()
 
-    def __init__(self, reranker: Reranker | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, reranker: Reranker | None = None, *, top_n: int | None = None, **kwargs: Any
+    ) -> None:
         """Wrap a loaded `Reranker`, or build one from ``model``.
+
+        Options left unset take the reranker's own policy (a trained model's ``max_k``...).
 
         Args:
             reranker: A reranker to share (loaded once, safe to call from several threads).
-            **kwargs: The fields above.
+            top_n: The cap every LlamaIndex reranker takes: ``max_k`` under its usual name.
+            **kwargs: The fields above; any other name is refused.
+
+        Raises:
+            ValueError: an unknown option, ``top_n`` and ``max_k`` that differ, or bounds that
+                contradict each other (checked here, once).
         """
+        if top_n is not None:
+            if kwargs.get("max_k", top_n) != top_n:
+                msg = f"top_n ({top_n}) and max_k ({kwargs['max_k']}) differ; give one of them"
+                raise ValueError(msg)
+            kwargs["max_k"] = top_n
         if reranker is not None and "model" not in kwargs and reranker.name_or_path:
             kwargs["model"] = reranker.name_or_path
         super().__init__(**kwargs)
         if reranker is None:
-            reranker = Reranker.from_pretrained(
-                self.model, device=self.device, dtype=self.dtype
-            )
+            reranker = Reranker.from_pretrained(self.model, device=self.device, dtype=self.dtype)
+        given = {n: getattr(self, n) for n in SelectionPolicy.model_fields if n in kwargs}
+        policy = SelectionPolicy.model_validate(reranker.policy.fill_unset(given))
+        for name in SelectionPolicy.model_fields:
+            self.__dict__[name] = getattr(policy, name)  # not marked as set by the caller
         self._reranker = reranker
+
+    @model_validator(mode="after")
+    def _check_bounds(self) -> DynamicRAGRerank:
+        SelectionPolicy.model_validate(self, from_attributes=True)  # fail early on bad bounds
+        return self
 
     @classmethod
     def class_name(cls) -> str:

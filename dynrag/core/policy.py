@@ -83,6 +83,14 @@ class SelectionPolicy(BaseModel):
         """
         return SelectionPolicy.model_validate({**self.model_dump(), **updates})
 
+    def fill_unset(self, given: dict[str, object]) -> dict[str, object]:
+        """Every policy field: the ``given`` ones, the others this policy's.
+
+        The adapters' options left unset inherit the reranker's own policy this way (a trained
+        model's ``max_k``).
+        """
+        return {name: given.get(name, getattr(self, name)) for name in type(self).model_fields}
+
     @property
     def floor(self) -> int:
         """The fewest passages a selection may hold (before capping at the candidates)."""

@@ -158,3 +158,19 @@ def test_retrieval_chain_with_real_models(
     assert "<|im_start|>" not in answer
     aanswer = asyncio.run(chain.ainvoke(qa_examples[1]["question"]))
     assert aanswer == answer
+
+
+def test_unset_options_inherit_the_rerankers_policy(tiny_reranker: Any) -> None:
+    # Issue 19 item 8: DynamicRAGRerank(reranker=rr) had max_k None while rr.policy.max_k was 4.
+    from dynrag import DynamicReranker, SelectionPolicy
+
+    trained = DynamicReranker(
+        tiny_reranker.backend, max_passage_tokens=64, policy=SelectionPolicy(max_k=4, min_k=1)
+    )
+    inherited = DynamicRAGRerank(reranker=trained)
+    assert (inherited.max_k, inherited.min_k) == (4, 1)
+    assert inherited.policy == trained.policy
+    own = DynamicRAGRerank(reranker=trained, max_k=2)
+    assert (own.max_k, own.min_k) == (2, 1)
+    with pytest.raises(ValueError, match="min_k"):
+        DynamicRAGRerank(reranker=trained, min_k=6)  # above the reranker's max_k, at build time

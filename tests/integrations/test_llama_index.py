@@ -172,3 +172,35 @@ def test_query_engine_with_real_models(
         assert got == [retrieved[i].node.get_content() for i in sel.indices]
         assert 1 <= len(got) <= 3
         assert str(response).strip()
+
+
+def test_unset_options_inherit_the_rerankers_policy(tiny_reranker: Any) -> None:
+    # Issue 19 item 8: DynamicRAGRerank(reranker=rr) had max_k None while rr.policy.max_k was 4.
+    from dynrag import DynamicReranker
+
+    trained = DynamicReranker(
+        tiny_reranker.backend, max_passage_tokens=64, policy=SelectionPolicy(max_k=4, min_k=1)
+    )
+    inherited = DynamicRAGRerank(reranker=trained)
+    assert (inherited.max_k, inherited.min_k) == (4, 1)
+    assert inherited.policy == trained.policy
+    own = DynamicRAGRerank(reranker=trained, max_k=2)
+    assert (own.max_k, own.min_k) == (2, 1)
+    with pytest.raises(ValueError, match="min_k"):
+        DynamicRAGRerank(reranker=trained, min_k=6)  # above the reranker's max_k
+
+
+def test_top_n_is_the_cap_and_unknown_options_are_refused(
+    tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
+    # Issue 19 item 9: max_K=3 and top_n were silently ignored; min_k > max_k failed per call.
+    capped = DynamicRAGRerank(reranker=tiny_reranker, top_n=2, min_k=2)
+    assert capped.max_k == 2
+    ex = hotpot_val[0]
+    assert len(capped.postprocess_nodes(to_nodes(ex), query_str=ex["question"])) == 2
+    with pytest.raises(ValueError, match="max_K"):
+        DynamicRAGRerank(reranker=tiny_reranker, max_K=3)
+    with pytest.raises(ValueError, match="differ"):
+        DynamicRAGRerank(reranker=tiny_reranker, top_n=2, max_k=3)
+    with pytest.raises(ValueError, match="min_k"):
+        DynamicRAGRerank(reranker=tiny_reranker, min_k=4, max_k=2)
