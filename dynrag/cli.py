@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,24 +20,59 @@ from dynrag.core.presort import PRESORT_METHODS
 logger = logging.getLogger("dynrag.cli")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming what to fix."""
+
+    def error(self, message: str) -> Any:
+        """Exit with status 2 and one line (argparse prints the whole usage first)."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+_NON_NEGATIVE = _count(0)
+_POSITIVE = _count(1)
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="folder, bundled name or hub id")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
     parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: auto)")
     parser.add_argument(
-        "--batch-size", type=int, default=None, help="prompts per batch (default: 8 GPU, 1 CPU)"
+        "--batch-size",
+        type=_POSITIVE,
+        default=None,
+        help="prompts per batch (default: 8 GPU, 1 CPU)",
     )
-    parser.add_argument("--min-k", type=int, default=0, help="select at least this many")
+    parser.add_argument("--min-k", type=_NON_NEGATIVE, default=0, help="select at least this many")
     parser.add_argument(
-        "--max-k", type=int, default=None, help="select at most this many (default: the model's)"
+        "--max-k",
+        type=_NON_NEGATIVE,
+        default=None,
+        help="select at most this many (default: the model's)",
     )
     parser.add_argument(
         "--no-empty", action="store_true", help="never select nothing (the model cannot say None)"
     )
-    parser.add_argument("--window-size", type=int, default=None, help="candidates shown at once")
+    parser.add_argument(
+        "--window-size", type=_count(2), default=None, help="candidates shown at once"
+    )
     parser.add_argument(
         "--max-passage-tokens",
-        type=int,
+        type=_POSITIVE,
         default=None,
         help="cut each passage to this many tokens (default: the model's limit, else 256)",
     )
@@ -47,7 +84,42 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_bounds(args: argparse.Namespace) -> None:
+    """Check ``--min-k`` against ``--max-k``, or against the model's own ``max_k``.
+
+    The model's ``max_k`` is read from its ``dynrag_config.json``, before any weight is loaded;
+    a failure is one line.
+    """
+    if args.max_k is not None:
+        if args.min_k > args.max_k:
+            raise SystemExit(f"--min-k {args.min_k} is larger than --max-k {args.max_k}")
+        if args.no_empty and args.max_k == 0:
+            raise SystemExit("--no-empty with --max-k 0 leaves nothing to select")
+        return
+    if args.model.startswith(("http://", "https://")):
+        return
+    from dynrag.core.loading import resolve_model
+
+    try:
+        model_max_k = resolve_model(args.model).config.max_k
+    except (OSError, ValueError) as err:
+        raise SystemExit(_load_error(args.model, err)) from None
+    if model_max_k is not None and args.min_k > model_max_k:
+        msg = (
+            f"--min-k {args.min_k} is larger than the model's own max_k ({model_max_k}); "
+            f"lower --min-k or raise the cap with --max-k"
+        )
+        raise SystemExit(msg)
+
+
+def _load_error(model: str, err: BaseException) -> str:
+    """One line for a model that cannot be loaded (hub errors run to many lines)."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"cannot load model {model!r}: {first}"
+
+
 def _load(args: argparse.Namespace) -> Any:
+    """The reranker the command line names; a model that cannot be loaded is one line."""
     from dynrag.core.interface import Reranker
 
     # Unset options fall back to the model's dynrag_config.json (its max_k, passage limit,
@@ -63,12 +135,28 @@ def _load(args: argparse.Namespace) -> Any:
     given["window_size"] = args.window_size
     # Only what was given: each model family takes the options that apply to it.
     options.update({k: v for k, v in given.items() if v is not None})
-    return Reranker.from_pretrained(args.model, **options)
+    try:
+        return Reranker.from_pretrained(args.model, **options)
+    except OSError as err:  # unreachable hub, missing files: not a traceback
+        raise SystemExit(_load_error(args.model, err)) from None
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    """The JSON objects of ``path`` with their line numbers; any problem is one line."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise SystemExit(f"{path}: a folder, not a JSONL file") from None
+    except OSError as err:
+        raise SystemExit(f"{path}: cannot be read ({err.strerror})") from None
+    with handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SystemExit(f"{path}:{number}: not UTF-8 text") from None
             if not line.strip():
                 continue
             try:
@@ -83,6 +171,10 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _query_and_passages(path: Path, number: int, record: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A line's query and passages, every passage checked; a bad one names its line."""
+    from dynrag.core.interface import check_query
+    from dynrag.core.types import to_passages
+
     query = record.get("query", record.get("question"))
     passages = record.get("passages", record.get("ctxs", record.get("docs")))
     if not isinstance(query, str) or not isinstance(passages, list):
@@ -91,40 +183,68 @@ def _query_and_passages(path: Path, number: int, record: dict[str, Any]) -> tupl
             "{'question', 'ctxs': [{'title', 'text'}]}"
         )
         raise SystemExit(msg)
+    try:
+        check_query(query)
+        to_passages(passages)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"{path}:{number}: {err}") from None
     return query, passages
 
 
 def cmd_rerank(args: argparse.Namespace) -> int:
-    """Rerank every line of a JSONL file and write each line back with its selection."""
+    """Rerank every line of a JSONL file and write each line back with its selection.
+
+    The whole input is checked before the model loads; the output is written to a temporary
+    file beside it and renamed when complete, so an error leaves no partial output.
+    """
     from tqdm.auto import tqdm
 
     rows = list(_read_jsonl(args.input))
     parsed = [_query_and_passages(args.input, n, r) for n, r in rows]
+    _check_bounds(args)
     reranker = _load(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        args.output.open("w", encoding="utf-8") as out,
-        tqdm(total=len(rows), desc="rerank", unit="q") as bar,
-    ):
-        step = args.batch_size or 8
-        for start in range(0, len(rows), step):
-            chunk = parsed[start : start + step]
-            try:
-                selections = reranker.rerank_batch([q for q, _ in chunk], [p for _, p in chunk])
-            except (TypeError, ValueError) as err:
-                line = (
-                    rows[start][0]
-                    if len(chunk) == 1
-                    else f"{rows[start][0]}-{rows[start + len(chunk) - 1][0]}"
-                )
-                msg = f"{args.input}:{line}: {err}"
-                raise SystemExit(msg) from None
-            for (_, record), sel in zip(rows[start : start + len(chunk)], selections, strict=True):
-                record["selection"] = sel.model_dump(mode="json", exclude={"passages"})
-                out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            bar.update(len(chunk))
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{args.output.name}.", suffix=".part", dir=args.output.parent
+    )
+    try:
+        with (
+            os.fdopen(fd, "w", encoding="utf-8") as out,
+            tqdm(total=len(rows), desc="rerank", unit="q") as bar,
+        ):
+            step = args.batch_size or 8
+            for start in range(0, len(rows), step):
+                chunk = parsed[start : start + step]
+                began = time.perf_counter()
+                try:
+                    selections = reranker.rerank_batch([q for q, _ in chunk], [p for _, p in chunk])
+                except (TypeError, ValueError) as err:  # checked above; a model-side refusal
+                    lines = f"{rows[start][0]}-{rows[start + len(chunk) - 1][0]}"
+                    raise SystemExit(f"{args.input}:{lines}: {err}") from None
+                seconds = time.perf_counter() - began
+                batch = rows[start : start + len(chunk)]
+                for (_, record), sel in zip(batch, selections, strict=True):
+                    record["selection"] = _selection_record(sel, seconds, len(chunk))
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                bar.update(len(chunk))
+        os.replace(tmp_name, args.output)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
     print(f"wrote {len(rows)} selections to {args.output}")
     return 0
+
+
+def _selection_record(sel: Any, batch_seconds: float, batch_queries: int) -> dict[str, Any]:
+    """A selection as written by ``dynrag rerank``.
+
+    The queries of one batch are generated together, so their time is the batch's: written as
+    ``batch_seconds`` with ``batch_queries`` (not as a per-query time that every line repeats).
+    """
+    record: dict[str, Any] = sel.model_dump(mode="json", exclude={"passages", "rerank_seconds"})
+    record["batch_seconds"] = round(batch_seconds, 4)
+    record["batch_queries"] = batch_queries
+    return record
 
 
 def _demo_records(limit: int | None) -> list[dict[str, Any]]:
@@ -136,6 +256,7 @@ def _demo_records(limit: int | None) -> list[dict[str, Any]]:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Rerank a few real multi-hop questions and show what the model chose against the gold."""
     records = _demo_records(args.limit)
+    _check_bounds(args)
     print(f"dynrag demo: model {args.model!r} on {len(records)} real multi-hop questions")
     start = time.perf_counter()
     reranker = _load(args)
@@ -154,7 +275,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         gold_ids = ", ".join(f"[{i + 1}]" for i in sorted(gold))
         print(f"  chosen: {chosen_ids}  (k={sel.k}, status={sel.status.value})")
         print(f"  gold:   {gold_ids}")
-        print(f"  model wrote {sel.raw_output!r} in {sel.rerank_seconds:.1f} s\n")
+        print(f"  model wrote {sel.raw_output!r} in {sel.rerank_seconds:.1f} s{_read_as(sel)}\n")
         hits += len(gold & set(sel.indices))
         picked += sel.k
         gold_total += len(gold)
@@ -166,6 +287,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"recall {recall:.2f}; total {time.perf_counter() - start:.1f} s"
     )
     return 0
+
+
+def _read_as(sel: Any) -> str:
+    """How the ids the model wrote map to the ids listed (they differ after a presort)."""
+    if not sel.shown_order:
+        return ""
+    if "\n" in sel.raw_output:  # a tournament: each window numbers its own candidates
+        return "; its ids number each window's candidates, not the list above"
+    pairs = ", ".join(f"[{j}] = [{i + 1}]" for j, i in enumerate(sel.shown_order, start=1))
+    return f"; its ids number the presorted order it read: {pairs}"
 
 
 def model_labels(models: list[str]) -> list[str]:
@@ -232,14 +363,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
         selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)
     except ValueError as err:
         raise SystemExit(str(err)) from None
-    generator = AnswerGenerator.from_pretrained(
-        args.generator, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
-    )
+    generator, count_tokens = None, None
+    if args.no_answers:  # selections only; context tokens still by the generator's tokenizer
+        from transformers import AutoTokenizer
+
+        from dynrag.core.loading import resolve_model
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.generator).path)
+        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
+    else:
+        generator = AnswerGenerator.from_pretrained(
+            args.generator, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
+        )
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.generator)
     cache = GenerationCache(
         None if args.no_cache else cache_dir() / "generations" / f"{safe}.jsonl"
     )
-    records = evaluate(examples, selectors, generator, generator_id=args.generator, cache=cache)
+    records = evaluate(
+        examples,
+        selectors,
+        generator,
+        generator_id=args.generator,
+        cache=cache,
+        count_tokens=count_tokens,
+    )
     summaries = summarize(records)
     meta = {
         "data": str(args.data),
@@ -263,8 +410,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit("dynrag serve needs uvicorn: pip install 'dynrag[serve]'") from None
     from dynrag.serve.app import create_app
 
+    _check_bounds(args)
     app = create_app(
-        _load(args), max_body_bytes=args.max_body_bytes, max_documents=args.max_documents
+        _load(args),
+        max_body_bytes=args.max_body_bytes,
+        max_documents=args.max_documents,
+        max_query_chars=args.max_query_chars,
+        max_title_chars=args.max_title_chars,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
@@ -272,11 +424,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dynrag``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dynrag", description="Dynamic reranking for retrieval-augmented generation."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     rerank = sub.add_parser("rerank", help="rerank the passages of each line of a JSONL file")
     rerank.add_argument("--input", type=Path, required=True, help="JSONL: {query, passages}")
@@ -285,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     rerank.set_defaults(func=cmd_rerank)
 
     demo = sub.add_parser("demo", help="rerank a few real multi-hop questions and show the result")
-    demo.add_argument("--limit", type=int, default=None, help="only the first N questions")
+    demo.add_argument("--limit", type=_POSITIVE, default=None, help="only the first N questions")
     _add_model_args(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -317,9 +469,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="dynamic,all,first-k:2,embed-k:1,2,3,5,bm25-k:2,oracle",
         help="comma-separated selectors (see dynrag.eval.selectors)",
     )
-    ev.add_argument("--max-k", type=int, default=None, help="cap the dynamic selectors' k")
+    ev.add_argument(
+        "--max-k", type=_NON_NEGATIVE, default=None, help="cap the dynamic selectors' k"
+    )
     ev.add_argument("--max-new-tokens", type=int, default=32, help="answer length cap")
     ev.add_argument("--no-cache", action="store_true", help="do not reuse cached generations")
+    ev.add_argument(
+        "--no-answers",
+        action="store_true",
+        help="score the selections only (no generator answers: much faster on a CPU)",
+    )
     ev.add_argument("--device", default=None)
     ev.add_argument("--dtype", default=None)
     ev.add_argument("--out", type=Path, required=True, help="folder for the report")
@@ -328,8 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the reranker over HTTP (POST /v1/rerank)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--max-body-bytes", type=int, default=2_000_000)
-    serve.add_argument("--max-documents", type=int, default=200)
+    serve.add_argument("--max-body-bytes", type=_POSITIVE, default=2_000_000)
+    serve.add_argument("--max-documents", type=_POSITIVE, default=200)
+    serve.add_argument(
+        "--max-query-chars", type=_POSITIVE, default=4_000, help="longer queries get 422"
+    )
+    serve.add_argument(
+        "--max-title-chars", type=_POSITIVE, default=1_000, help="longer titles get 422"
+    )
     _add_model_args(serve)
     serve.set_defaults(func=cmd_serve)
     return parser

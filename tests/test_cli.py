@@ -168,3 +168,117 @@ def test_eval_labels_two_runs_checkpoints_apart(tmp_path: Path) -> None:
     ]
     with pytest.raises(ValueError, match="given twice"):
         model_labels([str(first), f"{first}/"])
+
+
+# -- usage errors are one line, before the model loads (issue 19, items 10-12, 16) ----------
+
+NO_MODEL = "nobody/no-such-dynrag-model"  # a hub id that cannot be fetched offline
+
+
+def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """The message of a usage error: exactly one line, never a traceback."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    code = exc.value.code
+    message = capsys.readouterr().err.strip() if code == 2 else str(code)
+    assert message
+    assert len(message.splitlines()) == 1, message
+    assert "Traceback" not in message
+    return message
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def rerank_args(src: Path, out: Path, *extra: str, model: str = NO_MODEL) -> list[str]:
+    return ["rerank", "--model", model, "--input", str(src), "--output", str(out), *extra]
+
+
+def test_input_errors_are_one_line_before_the_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], offline: None
+) -> None:
+    # The model cannot be loaded at all: each message naming the input shows that the input
+    # was checked first.
+    out = tmp_path / "out.jsonl"
+    missing = one_line_error(rerank_args(tmp_path / "missing.jsonl", out), capsys)
+    assert "missing.jsonl: no such file" in missing
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"query": "q", "passages": ["a"]}\n{"query": "caf\xe9", "passages": []}\n')
+    assert "latin.jsonl:2: not UTF-8 text" in one_line_error(rerank_args(latin, out), capsys)
+    rows = [{"query": f"q{i}", "passages": ["a", "b"]} for i in range(9)]
+    rows.append({"query": "q9", "passages": ["a", 5]})
+    ten = write_jsonl(tmp_path / "ten.jsonl", rows)
+    message = one_line_error(rerank_args(ten, out), capsys)
+    assert "ten.jsonl:10: passage 1 is of type int" in message
+    blank = write_jsonl(tmp_path / "blank.jsonl", [{"query": " ", "passages": ["a"]}])
+    assert "blank.jsonl:1: query is empty" in one_line_error(rerank_args(blank, out), capsys)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--max-k", "-1"], "argument --max-k: must be at least 0, got -1"),
+        (["--min-k", "x"], "argument --min-k: expected a whole number, got 'x'"),
+        (["--min-k", "3", "--max-k", "2"], "--min-k 3 is larger than --max-k 2"),
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1"),
+    ],
+)
+def test_bad_options_are_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    offline: None,
+    extra: list[str],
+    expected: str,
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"query": "q", "passages": ["a"]}])
+    assert expected in one_line_error(rerank_args(src, tmp_path / "o.jsonl", *extra), capsys)
+
+
+def test_min_k_above_the_models_own_max_k_says_so(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dynrag.core.loading import ModelConfig
+
+    folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "trained"))
+    ModelConfig(max_k=4).write(folder)
+    src = write_jsonl(tmp_path / "in.jsonl", [{"query": "q", "passages": ["a"]}])
+    args = rerank_args(src, tmp_path / "o.jsonl", "--min-k", "5", model=str(folder))
+    message = one_line_error(args, capsys)
+    assert "--min-k 5 is larger than the model's own max_k (4)" in message
+    assert "--max-k" in message
+
+
+def test_unreachable_hub_id_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], offline: None
+) -> None:
+    src = write_jsonl(tmp_path / "in.jsonl", [{"query": "q", "passages": ["a"]}])
+    message = one_line_error(rerank_args(src, tmp_path / "o.jsonl"), capsys)
+    assert f"cannot load model {NO_MODEL!r}" in message
+    assert "HF_HUB_OFFLINE" in message
+
+
+def test_rerank_names_the_batch_time_as_the_batch_and_the_read_order(
+    tiny_model_dir: Path, tmp_path: Path, hotpot_val: list[Any]
+) -> None:
+    rows = [{"query": ex["question"], "passages": ex["passages"]} for ex in hotpot_val[:3]]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    out = tmp_path / "out.jsonl"
+    args = ["--batch-size", "2", "--presort", "bm25", "--max-passage-tokens", "32"]
+    assert main(rerank_args(src, out, *args, model=str(tiny_model_dir))) == 0
+    selections = [json.loads(line)["selection"] for line in out.read_text().splitlines()]
+    assert [s["batch_queries"] for s in selections] == [2, 2, 1]
+    assert all("rerank_seconds" not in s and s["batch_seconds"] > 0 for s in selections)
+    for sel in selections:  # raw_output ids number the presorted order the model read
+        assert sorted(sel["shown_order"]) == list(range(10))
+    assert not list(tmp_path.glob(".out.jsonl.*"))  # the temporary file was renamed
+
+
+def test_demo_says_which_order_the_models_ids_number(
+    tiny_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["demo", "--model", str(tiny_model_dir), "--limit", "1", "--presort", "bm25"]
+    assert main([*args, "--max-passage-tokens", "32"]) == 0
+    assert "its ids number the presorted order it read: [1] = [" in capsys.readouterr().out
