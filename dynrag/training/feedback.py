@@ -16,9 +16,18 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from dynrag.core.types import Passage, to_passages
 
@@ -26,25 +35,38 @@ __all__ = ["FeedbackPair", "FeedbackRecord", "feedback_pairs", "read_feedback"]
 
 logger = logging.getLogger(__name__)
 
+_Position = Annotated[int, Strict()]
+"""A 0-based position: a JSON integer only (not ``true``, not ``"0"``, not ``1.0``)."""
+_Rating = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
+"""A rating: a JSON number in [0, 1] (not ``true``, not ``"0.8"``)."""
+
 
 class FeedbackRecord(BaseModel):
     """One logged interaction: a query, its candidates, what was shown and how it was judged."""
 
     model_config = ConfigDict(extra="allow")
 
-    query: str = Field(min_length=1, description="The user's question.")
+    query: StrictStr = Field(min_length=1, description="The user's question (not blank).")
     passages: list[Passage] = Field(min_length=1, description="The candidates, in the order shown.")
-    selection: list[int] | None = Field(
+    selection: list[_Position] | None = Field(
         default=None, description="0-based positions the reranker selected (what was shown)."
     )
-    answer: str | None = Field(default=None, description="The answer the user saw.")
-    rating: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="How good the answer was, in [0, 1]."
-    )
-    preferred: list[int] | None = Field(
+    answer: StrictStr | None = Field(default=None, description="The answer the user saw.")
+    rating: _Rating | None = Field(default=None, description="How good the answer was, in [0, 1].")
+    preferred: list[_Position] | None = Field(
         default=None, description="A better selection (0-based), e.g. from an annotator."
     )
-    rejected: list[int] | None = Field(default=None, description="A worse selection (0-based).")
+    rejected: list[_Position] | None = Field(
+        default=None, description="A worse selection (0-based)."
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _query_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            msg = "query is blank"
+            raise ValueError(msg)
+        return value
 
     @model_validator(mode="before")
     @classmethod

@@ -136,6 +136,10 @@ def test_feedback_schema_accepts_both_record_kinds() -> None:
         }
     )
     assert rated.passages[1].title == "T"
+    whole = FeedbackRecord.model_validate_json(
+        '{"query": "q", "passages": ["a"], "selection": [0], "rating": 1}'
+    )
+    assert whole.rating == 1.0  # a JSON integer is a number
     pref = FeedbackRecord.model_validate(
         {"query": "q", "passages": ["a", "b"], "preferred": [1], "rejected": [0]}
     )
@@ -151,6 +155,14 @@ def test_feedback_schema_accepts_both_record_kinds() -> None:
         ({"query": "q", "passages": ["a"], "selection": [0], "rating": 7}, "less than or equal"),
         ({"query": "q", "passages": ["a", "b"], "preferred": [1]}, "both preferred and rejected"),
         ({"query": "", "passages": ["a"], "selection": [0], "rating": 1}, "at least 1 character"),
+        # Strict types (issue 19 item 13): these were coerced and trained on.
+        ({"query": "q", "passages": ["a", "b"], "selection": [True], "rating": 1}, "integer"),
+        ({"query": "q", "passages": ["a"], "selection": ["0"], "rating": 1}, "integer"),
+        ({"query": "q", "passages": ["a"], "selection": [0.0], "rating": 1}, "integer"),
+        ({"query": "q", "passages": ["a"], "selection": [0], "rating": True}, "number"),
+        ({"query": "q", "passages": ["a"], "selection": [0], "rating": "0.5"}, "number"),
+        ({"query": "   ", "passages": ["a"], "selection": [0], "rating": 1}, "query is blank"),
+        ({"query": "q", "passages": ["a", "b"], "preferred": [False], "rejected": [1]}, "integer"),
     ],
 )
 def test_feedback_schema_rejects_bad_records(
