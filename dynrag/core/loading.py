@@ -20,7 +20,9 @@ import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -39,6 +41,7 @@ __all__ = [
     "ResolvedModel",
     "cache_dir",
     "load_causal_lm",
+    "quiet_loading",
     "resolve_model",
 ]
 
@@ -274,16 +277,47 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:
     return ResolvedModel(name=text, path=folder, config=config, source=source)
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence the known-harmless noise of loading a model with transformers and peft.
+
+    Inside: transformers' "Loading weights" progress bars are off (restored after), and the
+    ``FutureWarning`` that ``is_gradient_checkpointing`` is deprecated (peft reads that property
+    while wrapping a model) is ignored; every other warning still shows.
+    """
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message=r"`is_gradient_checkpointing` is deprecated",
+                category=FutureWarning,
+            )
+            yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_causal_lm(resolved: ResolvedModel, *, dtype: Any = None) -> tuple[Any, Any]:
     """The causal LM and tokenizer of ``resolved``, a LoRA adapter merged into its base.
 
     The one place where a model's weights are read for in-process generation (reranker and
-    answer generator alike). ``dtype`` is a torch dtype (None: the checkpoint's).
+    answer generator alike). ``dtype`` is a torch dtype (None: the checkpoint's). Loading is
+    quiet (`quiet_loading`).
 
     Raises:
         ValueError: an adapter whose ``dynrag_config.json`` names no ``base_model``.
         ImportError: an adapter without peft installed.
     """
+    with quiet_loading():
+        return _load_causal_lm(resolved, dtype=dtype)
+
+
+def _load_causal_lm(resolved: ResolvedModel, *, dtype: Any = None) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     folder = resolved.path

@@ -139,3 +139,29 @@ def test_adapter_without_base_model_is_a_clear_error(tiny_model_dir: Path, tmp_p
     ModelConfig(adapter=True).write(folder)
     with pytest.raises(ValueError, match="names no base_model"):
         DynamicReranker.from_pretrained(folder)
+
+
+def test_loading_an_adapter_is_quiet(
+    tiny_model_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 19 item 16: a FutureWarning (is_gradient_checkpointing) and "Loading weights"
+    # progress bars on every load.
+    import warnings
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    adapter_dir = tmp_path / "adapter"
+    get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj"])).save_pretrained(adapter_dir)
+    ModelConfig(base_model=str(tiny_model_dir), adapter=True).write(adapter_dir)
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        DynamicReranker.from_pretrained(adapter_dir)
+        warnings.warn("still shown", UserWarning, stacklevel=1)
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+    assert [str(w.message) for w in caught if w.category is UserWarning] == ["still shown"]
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # restored for the caller's own loads
