@@ -42,3 +42,21 @@ def test_training_cli_without_the_train_extra_says_what_to_install() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 2
     assert "pip install 'dynrag[train]'" in done.stderr
+
+
+def test_help_of_both_commands_imports_no_model_code() -> None:
+    # Issue 19 item 16: `dynrag-train --help` took 6.4 s importing torch, transformers and TRL.
+    import subprocess
+    import sys
+
+    heavy = "{'torch', 'transformers', 'trl', 'datasets', 'peft', 'sentence_transformers'}"
+    for module in ("dynrag.training.cli", "dynrag.cli"):
+        code = (
+            f"import sys\nfrom {module} import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {heavy})\n"
+            "assert not bad, bad\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, (module, done.stderr[-2000:])
+        assert "usage:" in done.stdout
