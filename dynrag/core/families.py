@@ -82,7 +82,7 @@ def get_family(kind: str) -> FamilyLoader:
     if isinstance(loader, str):
         loader = _import(loader)
         _FAMILIES[kind] = loader
-    return loader  # type: ignore[return-value]
+    return loader
 
 
 def load_reranker(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Reranker:

@@ -33,6 +33,7 @@ from dynrag.core.presort import PresortMethod
 
 __all__ = [
     "BUNDLED_MODELS",
+    "DEFAULT_ENCODER",
     "DEFAULT_GENERATOR",
     "DEFAULT_MODEL",
     "DYNRAG_CONFIG_NAME",
@@ -50,6 +51,10 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "dynrag-smollm2-135m"
 """The reranker used when none is named (CLI, adapters): SmolLM2-135M-Instruct with the LoRA
 adapter trained by ``configs/smollm2-135m.yaml``, shipped in the package."""
+
+DEFAULT_ENCODER = "dynrag-minilm-cut"
+"""The bundled encoder-family model: the MiniLM cross-encoder with the listwise cut head trained
+by ``configs/minilm-cut.yaml``, shipped in the package."""
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 """The answer generator used when none is named (``dynrag eval``, ``dynrag-train``)."""
@@ -196,6 +201,7 @@ def _packaged(name: str) -> Path:
 BUNDLED_MODELS: dict[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": lambda: _materialize("smollm2-135m-instruct", _build_smollm2),
     "dynrag-smollm2-135m": lambda: _packaged("dynrag-smollm2-135m"),
+    "dynrag-minilm-cut": lambda: _packaged("dynrag-minilm-cut"),
 }
 """Names that need no network, each mapped to a function returning the model's folder."""
 

@@ -32,7 +32,7 @@ def markdown_table(summaries: Sequence[SelectorSummary]) -> str:
     has_gold = any(s.means.get("sel_f1") is not None for s in summaries)
     head = ["selector", "mean k", "ctx tokens", "EM", "F1 [95% CI]", "acc", "gold logprob [95% CI]"]
     if has_gold:
-        head += ["sel P", "sel R", "sel F1", "nDCG"]
+        head += ["sel P", "sel R", "sel F1 [95% CI]", "nDCG"]
     head += ["rerank s (p50/p95)", "gen s (p50/p95)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
@@ -47,7 +47,8 @@ def markdown_table(summaries: Sequence[SelectorSummary]) -> str:
             _with_ci(s, "gold_logprob"),
         ]
         if has_gold:
-            row += [_fmt(m.get(x)) for x in ("precision", "recall", "sel_f1", "ndcg")]
+            row += [_fmt(m.get(x)) for x in ("precision", "recall")]
+            row += [_with_ci(s, "sel_f1"), _fmt(m.get("ndcg"))]
         row += [
             f"{_fmt(lat.get('rerank_p50'), 2)}/{_fmt(lat.get('rerank_p95'), 2)}",
             f"{_fmt(lat.get('generate_p50'), 2)}/{_fmt(lat.get('generate_p95'), 2)}",
@@ -92,6 +93,27 @@ def _plots(
     fig.savefig(out / "k_histogram.png", dpi=110)
     plt.close(fig)
     files.append("k_histogram.png")
+
+    # Mean k against the number of gold passages present, one line per selector.
+    if any(r.gold is not None for r in records):
+        fig, ax = plt.subplots(figsize=(6.5, 4.2))
+        for name in names:
+            by_gold: dict[int, list[int]] = {}
+            for r in records:
+                if r.selector == name and r.gold is not None:
+                    by_gold.setdefault(len(r.gold), []).append(r.k)
+            xs = sorted(by_gold)
+            ax.plot(xs, [sum(by_gold[x]) / len(by_gold[x]) for x in xs], marker="o", label=name)
+        top = max((len(r.gold) for r in records if r.gold is not None), default=0)
+        ax.plot([0, top], [0, top], color="grey", linestyle=":", label="k = gold count")
+        ax.set_xlabel("gold passages among the candidates")
+        ax.set_ylabel("mean k chosen")
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(out / "k_by_gold.png", dpi=110)
+        plt.close(fig)
+        files.append("k_by_gold.png")
 
     # Answer F1 (and gold log-prob) against context tokens.
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))

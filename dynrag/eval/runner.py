@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +46,11 @@ class QuestionRecord(BaseModel):
     gold: list[int] | None
     selected: list[int]
     k: int
-    prediction: str
-    em: float
-    f1: float
-    accuracy: float
+    prediction: str | None
+    """The generator's answer (None: the run scored selections only, ``--no-answers``)."""
+    em: float | None
+    f1: float | None
+    accuracy: float | None
     gold_logprob: float | None
     context_tokens: int
     rerank_seconds: float
@@ -135,20 +136,29 @@ def _answer(
 def evaluate(
     examples: Sequence[EvalExample],
     selectors: Sequence[Selector],
-    generator: AnswerGenerator,
+    generator: AnswerGenerator | None,
     *,
     generator_id: str,
     cache: GenerationCache | None = None,
+    count_tokens: Callable[[str], int] | None = None,
 ) -> list[QuestionRecord]:
     """Run every selector, answer from each selection, and score each answer.
 
     Args:
         examples: The questions.
         selectors: What to compare.
-        generator: Answers from the selected passages (greedy).
+        generator: Answers from the selected passages (greedy); None scores the selections
+            only (answer metrics are left empty).
         generator_id: Names the generator in the cache key.
         cache: Where answers are kept between runs (in memory when None).
+        count_tokens: Counts the context tokens when there is no generator (its tokenizer).
+
+    Raises:
+        ValueError: neither a generator nor ``count_tokens``.
     """
+    if generator is None and count_tokens is None:
+        msg = "evaluate needs a generator, or count_tokens to score selections only"
+        raise ValueError(msg)
     cache = cache or GenerationCache(None)
     records: list[QuestionRecord] = []
     for selector in selectors:
@@ -157,9 +167,14 @@ def evaluate(
         for example, choice in tqdm(
             list(zip(examples, choices, strict=True)), desc=selector.name, unit="q"
         ):
-            prediction, seconds, gold_logprob, tokens = _answer(
-                generator, generator_id, cache, example, choice.indices
-            )
+            if generator is None:
+                assert count_tokens is not None
+                prediction, seconds, gold_logprob = None, 0.0, None
+                tokens = sum(count_tokens(example.passages[i].text) for i in choice.indices)
+            else:
+                prediction, seconds, gold_logprob, tokens = _answer(
+                    generator, generator_id, cache, example, choice.indices
+                )
             record = QuestionRecord(
                 selector=selector.name,
                 id=example.id,
@@ -169,9 +184,9 @@ def evaluate(
                 selected=choice.indices,
                 k=len(choice.indices),
                 prediction=prediction,
-                em=exact_match(prediction, example.answers),
-                f1=token_f1(prediction, example.answers),
-                accuracy=accuracy(prediction, example.answers),
+                em=None if prediction is None else exact_match(prediction, example.answers),
+                f1=None if prediction is None else token_f1(prediction, example.answers),
+                accuracy=None if prediction is None else accuracy(prediction, example.answers),
                 gold_logprob=gold_logprob,
                 context_tokens=tokens,
                 rerank_seconds=choice.seconds,

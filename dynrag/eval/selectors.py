@@ -2,12 +2,17 @@
 
 Spec strings (``--selectors``): ``dynamic``, ``all``, ``first-k:K``, ``embed-k:K1,K2,...``,
 ``bm25-k:K1,...``, ``hybrid-k:K1,...`` (BM25 + MiniLM, the ``hybrid`` presort's score),
-``embed-threshold:T1,...``, ``oracle``. Numbers after a colon may be listed with commas; each
+``embed-threshold:T1,...``, ``oracle``, and the trained scorer's own baselines (the scorer of the
+first encoder-family reranker given, else the bundled encoder model): ``scorer-k:K1,...`` (its
+fixed top-k), ``scorer-threshold:P1,...`` (passages whose sigmoid(logit) is at least P, as
+LangChain/FlashRank ``score_threshold`` and LlamaIndex similarity cutoffs do) and ``scorer-gap``
+(the largest-gap cut of Adaptive-k, arXiv 2506.08479: k where the sorted scores drop most). Numbers after a colon may be listed with commas; each
 makes its own selector (``embed-k:1,2`` -> ``embed-k:1`` and ``embed-k:2``).
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +22,14 @@ from typing import Any, Protocol
 from dynrag.core.presort import passage_text
 from dynrag.eval.readers import EvalExample
 
-__all__ = ["Choice", "Selector", "build_selectors", "parse_selector_spec"]
+__all__ = [
+    "Choice",
+    "Selector",
+    "build_selectors",
+    "largest_gap_k",
+    "parse_selector_spec",
+    "trained_scorer",
+]
 
 
 @dataclass
@@ -113,6 +125,31 @@ class Ranked:
 
 
 @dataclass
+class LargestGap:
+    """Candidates ranked by a score and cut where the sorted scores drop the most (k >= 1)."""
+
+    name: str
+    scored: _Scored
+
+    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+        """The best-scoring positions down to the largest gap."""
+        out = []
+        for ex in examples:
+            scores, seconds = self.scored(ex)
+            order = sorted(range(len(scores)), key=lambda i: -scores[i])
+            out.append(Choice(order[: largest_gap_k([scores[i] for i in order])], seconds))
+        return out
+
+
+def largest_gap_k(sorted_scores: Sequence[float]) -> int:
+    """1 + the position of the largest drop between consecutive sorted scores (n if n < 2)."""
+    if len(sorted_scores) < 2:
+        return len(sorted_scores)
+    gaps = [sorted_scores[i] - sorted_scores[i + 1] for i in range(len(sorted_scores) - 1)]
+    return 1 + max(range(len(gaps)), key=lambda i: (gaps[i], -i))
+
+
+@dataclass
 class Dynamic:
     """A dynamic reranker: the model chooses order and k."""
 
@@ -126,6 +163,28 @@ class Dynamic:
             sel = self.reranker.rerank(ex.question, ex.passages)
             out.append(Choice(list(sel.indices), sel.rerank_seconds))
         return out
+
+
+def trained_scorer(rerankers: Sequence[tuple[str, Any]] | None) -> _Scored:
+    """The relevance logits of an encoder-family reranker's scorer (``score``), as scores.
+
+    The first reranker given that has a scorer, else the bundled encoder model.
+    """
+    model: Any = next((rr for _, rr in rerankers or [] if hasattr(rr, "score")), None)
+    if model is None:
+        from dynrag.core.families import load_reranker
+        from dynrag.core.loading import DEFAULT_ENCODER
+
+        model = load_reranker(DEFAULT_ENCODER)
+    return _Scored(lambda ex: model.score(ex.question, ex.passages))
+
+
+def _sigmoid_cutoff(p: float) -> float:
+    """The logit whose sigmoid is ``p``."""
+    if not 0 < p < 1:
+        msg = f"scorer-threshold takes a probability between 0 and 1, not {p}"
+        raise ValueError(msg)
+    return math.log(p / (1 - p))
 
 
 def _passage_text(example: EvalExample) -> list[str]:
@@ -208,8 +267,17 @@ def build_selectors(
     embed: _Scored | None = None
     bm25: _Scored | None = None
     hybrid: _Scored | None = None
+    scorer: _Scored | None = None
     for name, params in parse_selector_spec(spec):
-        needs_params = name in {"first-k", "embed-k", "bm25-k", "hybrid-k", "embed-threshold"}
+        needs_params = name in {
+            "first-k",
+            "embed-k",
+            "bm25-k",
+            "hybrid-k",
+            "embed-threshold",
+            "scorer-k",
+            "scorer-threshold",
+        }
         if needs_params and not params:
             msg = f"selector {name!r} needs a value, e.g. {name}:2"
             raise ValueError(msg)
@@ -237,10 +305,22 @@ def build_selectors(
         elif name == "hybrid-k":
             hybrid = hybrid or hybrid_scorer()
             selectors.extend(Ranked(f"hybrid-k:{p}", hybrid, k=int(p)) for p in params)
+        elif name == "scorer-k":
+            scorer = scorer or trained_scorer(rerankers)
+            selectors.extend(Ranked(f"scorer-k:{p}", scorer, k=int(p)) for p in params)
+        elif name == "scorer-threshold":
+            scorer = scorer or trained_scorer(rerankers)
+            selectors.extend(
+                Ranked(f"scorer-threshold:{p}", scorer, cutoff=_sigmoid_cutoff(float(p)))
+                for p in params
+            )
+        elif name == "scorer-gap":
+            scorer = scorer or trained_scorer(rerankers)
+            selectors.append(LargestGap("scorer-gap", scorer))
         else:
             msg = (
                 f"unknown selector {name!r}; known: dynamic, all, first-k, embed-k, bm25-k, "
-                "hybrid-k, embed-threshold, oracle"
+                "hybrid-k, embed-threshold, scorer-k, scorer-threshold, scorer-gap, oracle"
             )
             raise ValueError(msg)
     return selectors

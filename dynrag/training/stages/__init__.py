@@ -192,7 +192,18 @@ def run_pipeline(config: TrainConfig, *, force: bool = False) -> Path:
     return Path(final)
 
 
-BUILTIN_MODULES = ("bc", "sample", "reward", "pairs", "dpo", "grpo", "feedback")
+BUILTIN_MODULES = (
+    "bc",
+    "sample",
+    "reward",
+    "pairs",
+    "dpo",
+    "grpo",
+    "feedback",
+    "encoder_bc",
+    "encoder_rl",
+    "encoder_feedback",
+)
 """The stage modules of this package, in pipeline order: each defines ``STAGE``."""
 
 for _name in BUILTIN_MODULES:

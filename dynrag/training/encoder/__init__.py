@@ -1,0 +1,1 @@
+"""Training of the encoder family: the scorer (sentence-transformers), the head, prefix rewards."""

@@ -1,0 +1,51 @@
+"""Settings of the encoder family's training (parts of the stages' YAML sections); no torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from dynrag.core.encoder.settings import BASE_MINILM_NAME as BASE_MINILM
+
+__all__ = ["HeadTraining", "ScorerTraining"]
+
+
+class ScorerTraining(BaseModel):
+    """How the scorer is trained (the ``scorer`` part of an ``encoder-bc`` stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = Field(default=BASE_MINILM, description="Encoder the scorer starts from.")
+    max_length: int = Field(default=192, ge=16)
+    epochs: float = Field(default=1.0, gt=0)
+    learning_rate: float = Field(default=2e-4, gt=0)
+    queries_per_batch: int = Field(default=4, ge=1)
+    negatives: int | None = Field(
+        default=6,
+        ge=1,
+        description="Distractors kept per question, drawn at random (None: all); CPU time.",
+    )
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    lora_r: int = Field(default=16, ge=1)
+    lora_alpha: int = Field(default=32, ge=1)
+    pointwise_weight: float = Field(default=1.0, ge=0)
+    save_steps: int = Field(default=50, ge=1)
+    trainer: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any other field of sentence-transformers' CrossEncoderTrainingArguments.",
+    )
+
+
+class HeadTraining(BaseModel):
+    """How the head is trained."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: int = Field(default=60, ge=1)
+    learning_rate: float = Field(default=2e-3, gt=0)
+    batch_size: int = Field(default=32, ge=1)
+    weight_decay: float = Field(default=0.01, ge=0)
+    calibration_fraction: float = Field(
+        default=0.15, ge=0, lt=1, description="Training questions held back to fit calibration."
+    )

