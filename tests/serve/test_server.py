@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import threading
 import time
@@ -330,3 +331,114 @@ def test_min_k_above_the_models_max_k_is_422(tiny_reranker: Any) -> None:
         assert 3 <= ok.json()["k"] <= 4
         lifted = {"query": "q", "documents": docs, "min_k": 6, "max_k": 6}
         assert client.post("/v1/rerank", json=lifted).json()["k"] == 6
+
+
+# -- mixed load (issue 19, permanent check) ----------------------------------------------------
+
+RSS_GROWTH_BOUND = 150_000_000
+"""The served process may grow by at most this much under the mixed load (it grew by 557 MB
+buffering one 300 MB chunked upload before the fix)."""
+
+
+@pytest.mark.slow  # about 50 s on 2 shared cores
+def test_mixed_load_of_good_and_bad_requests(
+    tiny_model_dir: Any, tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
+    """240 requests at concurrency 24 against `dynrag serve`, 10% of them bad."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    port = _free_port()
+    script = shutil.which("dynrag") or str(Path(sys.executable).parent / "dynrag")
+    proc = subprocess.Popen(
+        [
+            *(script, "serve", "--model", str(tiny_model_dir), "--max-passage-tokens", "64"),
+            *("--port", str(port), "--max-body-bytes", "200000"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    policy = SelectionPolicy(min_k=1, max_k=4)
+    examples = hotpot_val[:12]
+    expected = {
+        ex["question"]: tiny_reranker.rerank(ex["question"], ex["passages"], policy=policy).indices
+        for ex in examples
+    }
+    json_headers = {"content-type": "application/json"}
+    bad: list[tuple[str, Any, int]] = (
+        [("json", b'{"query": "q", "documents": [', 422)] * 6
+        + [("json", b'{"query": "q", "documents": ["a\\ud800"]}', 422)] * 6
+        + [("json", b'{"query": "q", "documents": ["' + b"x" * 300_000 + b'"]}', 413)] * 6
+        + [("chunked", 50_000_000, 413)] * 6
+    )
+    good = [("good", ex, 200) for ex in examples] * 18
+    mixed = good + bad
+    random.Random(0).shuffle(mixed)
+    try:
+        server = psutil.Process(proc.pid)
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        warm = httpx.post(f"{url}/v1/rerank", json=_body(examples[0], min_k=1, max_k=4))
+        assert warm.status_code == 200
+        baseline = server.memory_info().rss
+        peak = baseline
+        health: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak
+            with httpx.Client(timeout=30) as client:
+                while not done.is_set():
+                    peak = max(peak, server.memory_info().rss)
+                    health.append(client.get(f"{url}/health").status_code)
+                    time.sleep(0.1)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+
+        async def load() -> list[tuple[str, Any, int, int, Any]]:
+            limit = asyncio.Semaphore(24)
+            async with httpx.AsyncClient(timeout=300) as client:
+
+                async def one(kind: str, item: Any, want: int) -> tuple[str, Any, int, int, Any]:
+                    async with limit:
+                        if kind == "chunked":
+                            status, _ = await asyncio.to_thread(_chunked_upload, url, item)
+                            return kind, item, want, status, None
+                        if kind == "good":
+                            body = _body(item, min_k=1, max_k=4)
+                            r = await client.post(f"{url}/v1/rerank", json=body)
+                        else:
+                            r = await client.post(
+                                f"{url}/v1/rerank", content=item, headers=json_headers
+                            )
+                        return kind, item, want, r.status_code, r.json()
+
+                return await asyncio.gather(*(one(*m) for m in mixed))
+
+        try:
+            results = asyncio.run(load())
+        finally:
+            done.set()
+            watcher.join()
+        assert len(results) == 240
+        for kind, item, want, status, data in results:
+            assert status == want, (kind, status, data)
+            if kind == "good":
+                assert [r["index"] for r in data["results"]] == expected[item["question"]]
+        assert health
+        assert set(health) == {200}
+        assert peak - baseline < RSS_GROWTH_BOUND, (baseline, peak)
+        assert httpx.get(f"{url}/health").json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
