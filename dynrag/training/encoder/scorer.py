@@ -160,7 +160,18 @@ def train_scorer(
         use_cpu=(device or "cpu") == "cpu",
         **settings.trainer,
     )
-    trainer = CrossEncoderTrainer(
+    class _Trainer(CrossEncoderTrainer):  # type: ignore[misc]
+        """Resumes the LoRA adapter (sentence-transformers would rebuild a model from the
+        checkpoint folder, which holds only the adapter)."""
+
+        def _load_from_checkpoint(self, checkpoint_path: str, *_: Any) -> None:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+
+            weights = load_file(str(Path(checkpoint_path) / "adapter_model.safetensors"))
+            set_peft_model_state_dict(model[0].model, weights)
+
+    trainer = _Trainer(
         model=model,
         args=args,
         train_dataset=scorer_dataset(examples, settings.negatives, seed),
