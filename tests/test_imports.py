@@ -6,6 +6,7 @@ import dynrag.core
 EXPECTED_DYNRAG = [
     "DynamicReranker",
     "Passage",
+    "Reranker",
     "Selection",
     "SelectionPolicy",
     "SelectionStatus",
@@ -60,3 +61,17 @@ def test_help_of_both_commands_imports_no_model_code() -> None:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert done.returncode == 0, (module, done.stderr[-2000:])
         assert "usage:" in done.stdout
+
+
+def test_core_imports_nothing_above_it() -> None:
+    """dynrag.core imports nothing from serve, training or eval (issue: one interface)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dynrag.core, dynrag.core.families, dynrag.core.encoder.model, "
+        "dynrag.core.generative;"
+        "bad=[m for m in sys.modules if m.startswith(('dynrag.serve','dynrag.training','dynrag.eval'))];"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -30,6 +30,7 @@ from dynrag.core.encoder.settings import EncoderSettings
 from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.loading import ModelConfig, ResolvedModel
 from dynrag.core.parsing import ParseResult, ParseStatus
+from dynrag.core.passages import cut_text
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import bm25_scores
 from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
@@ -114,9 +115,9 @@ class EncoderReranker(Reranker):
     ) -> list[Analysis]:
         """Scorer, features and head for each query; every pair scored in one batched pass."""
         check_batch(queries, passages_per_query)
-        items = [to_passages(ps) for ps in passages_per_query]
         for q in queries:
             check_query(q)
+        queries, items = self._bounded(queries, [to_passages(ps) for ps in passages_per_query])
         pair_q = [q for q, ps in zip(queries, items, strict=True) for _ in ps]
         texts = [pair_text(p.title, p.text) for ps in items for p in ps]
         pairs = self.scorer.score_pairs(pair_q, texts)
@@ -133,6 +134,33 @@ class EncoderReranker(Reranker):
             out.append(self._read(ps, logits, feats, hidden))
             start += n
         return out
+
+    def _bounded(
+        self, queries: Sequence[str], items: list[list[Passage]]
+    ) -> tuple[list[str], list[list[Passage]]]:
+        """Queries and titles cut to the settings' limits (logged).
+
+        Passage text is the cross-encoder's to cut (its ``max_length``).
+        """
+        out_q = []
+        for q in queries:
+            cut, was_cut = cut_text(q, self.scorer.truncate, self.settings.max_query_tokens)
+            if was_cut:
+                logger.warning("query cut to %d tokens", self.settings.max_query_tokens)
+            out_q.append(cut)
+        out_items = []
+        limit = self.settings.max_title_tokens
+        for ps in items:
+            shown = []
+            for p in ps:
+                title, was_cut = (p.title, False)
+                if p.title:
+                    title, was_cut = cut_text(p.title, self.scorer.truncate, limit)
+                shown.append(p.model_copy(update={"title": title}) if was_cut else p)
+                if was_cut:
+                    logger.info("title cut to %d tokens", limit)
+            out_items.append(shown)
+        return out_q, out_items
 
     @torch.inference_mode()
     def _read(
@@ -187,7 +215,7 @@ class EncoderReranker(Reranker):
                 stop_probability=1.0,
             )
         m = len(a.top)
-        low = max(policy.min_k, 0 if policy.allow_empty else 1)
+        low = policy.floor
         high = m if policy.max_k is None else min(policy.max_k, m)
         if low > high:  # min_k beyond the head's list: keep the order's first min_k
             k, stop = min(low, n), 1.0

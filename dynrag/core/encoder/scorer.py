@@ -113,27 +113,28 @@ class Scorer:
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
+        from dynrag.core.loading import quiet_loading
+
         folder = base_minilm_path(base)
         verbosity = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()  # "classifier newly initialised": the adapter sets it
-        hf_logging.disable_progress_bar()
         try:
-            # The new classifier's initial weights are seeded, so an untrained scorer is the
-            # same at every load (the global random state is left as it was).
-            with torch.random.fork_rng():
-                torch.manual_seed(0)
-                cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
-            encoder = AutoModel.from_pretrained(folder)
+            with quiet_loading():
+                # The new classifier's initial weights are seeded, so an untrained scorer is the
+                # same at every load (the global random state is left as it was).
+                with torch.random.fork_rng():
+                    torch.manual_seed(0)
+                    cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+                encoder = AutoModel.from_pretrained(folder)
+                if adapter is not None:
+                    try:
+                        from peft import PeftModel
+                    except ImportError as err:
+                        msg = "the encoder family's scorer adapter needs peft: pip install peft"
+                        raise ImportError(msg) from err
+                    cross = PeftModel.from_pretrained(cross, adapter).merge_and_unload()
         finally:
             hf_logging.set_verbosity(verbosity)
-            hf_logging.enable_progress_bar()
-        if adapter is not None:
-            try:
-                from peft import PeftModel
-            except ImportError as err:
-                msg = "the encoder family's scorer adapter needs peft: pip install peft"
-                raise ImportError(msg) from err
-            cross = PeftModel.from_pretrained(cross, adapter).merge_and_unload()
         dev = torch.device(device or "cpu")
         return cls(
             cross.to(dev),
@@ -148,6 +149,13 @@ class Scorer:
     def device(self) -> torch.device:
         """Where the weights are."""
         return next(self.cross.parameters()).device
+
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
+        """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text, False
+        return str(self.tokenizer.decode(ids[:max_tokens])), True
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` (an estimate of the generator's for the token budget)."""

@@ -18,6 +18,10 @@ class EncoderSettings(BaseModel):
     max_length: int = Field(default=192, ge=16, description="Tokens the cross-encoder reads.")
     embed_max_length: int = Field(default=64, ge=8, description="Tokens the bi-encoder reads.")
     max_items: int = Field(default=12, ge=1, description="Candidates the head reads (M).")
+    max_query_tokens: int = Field(
+        default=64, ge=4, description="A longer query is cut (logged), as the server caps it."
+    )
+    max_title_tokens: int = Field(default=32, ge=1, description="A longer title is cut.")
     d_model: int = 64
     heads: int = 4
     layers: int = 2
