@@ -275,7 +275,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         gold_ids = ", ".join(f"[{i + 1}]" for i in sorted(gold))
         print(f"  chosen: {chosen_ids}  (k={sel.k}, status={sel.status.value})")
         print(f"  gold:   {gold_ids}")
-        print(f"  model wrote {sel.raw_output!r} in {sel.rerank_seconds:.1f} s{_read_as(sel)}\n")
+        print(f"  model wrote {sel.raw_output!r} in {sel.rerank_seconds:.1f} s{_read_as(sel)}")
+        print(f"  why k={sel.k}: {_why(sel)}\n")
         hits += len(gold & set(sel.indices))
         picked += sel.k
         gold_total += len(gold)
@@ -287,6 +288,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"recall {recall:.2f}; total {time.perf_counter() - start:.1f} s"
     )
     return 0
+
+
+def _why(sel: Any) -> str:
+    """Why the model stopped where it did, in words."""
+    if sel.stop_probability is None:
+        return "the model wrote these ids and then its end (no stop probability estimated)"
+    p = sel.stop_probability
+    if sel.k == 0:
+        return f"no candidate is needed, it estimates (probability {p:.2f}): nothing here answers it"
+    return (
+        f"k={sel.k} is its most likely cut; it estimates a {p:.2f} probability that these "
+        f"{sel.k} suffice (no further candidate needed)"
+    )
 
 
 def _read_as(sel: Any) -> str:

@@ -10,17 +10,18 @@ OUT=results/minilm-cut
 SEL="dynamic,scorer-k:1,2,3,4,scorer-threshold:0.3,0.5,0.7,scorer-gap,hybrid-k:1,2,all,oracle"
 RR=(--reranker "$RL" --reranker "$BC")
 
+# hybrid-k:2 selects what the generative dynrag-smollm2-135m selects on every question (README).
 # HotpotQA validation, distractor setting (10 candidates, 2 gold): answers from the generator on
 # the first 50 (CPU time), selections on all 100.
 dynrag eval --data ../shared/data/hotpotqa/hotpot_dev_distractor_val.json --limit 50 \
-  "${RR[@]}" --reranker dynrag-smollm2-135m \
+  "${RR[@]}" \
   --selectors "dynamic,scorer-k:1,2,3,scorer-threshold:0.5,scorer-gap,hybrid-k:2" \
   --out "$OUT/hotpotqa-val-answers"
 dynrag eval --data ../shared/data/hotpotqa/hotpot_dev_distractor_val.json --no-answers \
   "${RR[@]}" --selectors "$SEL" --out "$OUT/hotpotqa-val"
 # Real retrieval, 0-2 gold passages present: the retrieved file's 50 evaluation questions.
 dynrag eval --data data/hotpotqa-retrieved-eval/hotpot_dev_retrieved_eval50.jsonl --no-answers \
-  "${RR[@]}" --reranker dynrag-smollm2-135m --selectors "$SEL" --out "$OUT/hotpotqa-retrieved"
+  "${RR[@]}" --selectors "$SEL" --out "$OUT/hotpotqa-retrieved"
 # Held-out multi-hop: 2WikiMultihopQA (2 or 4 gold), MuSiQue (2-4 gold, 20 candidates), and the
 # 24 written questions.
 dynrag eval --data data/heldout/2wiki_heldout.json --no-answers "${RR[@]}" --selectors "$SEL" \
