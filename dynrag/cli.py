@@ -296,7 +296,7 @@ def _why(sel: Any) -> str:
         return "the model wrote these ids and then its end (no stop probability estimated)"
     p = sel.stop_probability
     if sel.k == 0:
-        return f"no candidate is needed, it estimates (probability {p:.2f}): nothing here answers it"
+        return f"no candidate is needed, it estimates (probability {p:.2f}): none answers it"
     return (
         f"k={sel.k} is its most likely cut; it estimates a {p:.2f} probability that these "
         f"{sel.k} suffice (no further candidate needed)"
@@ -364,7 +364,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     has_gold = all(ex.gold is not None for ex in examples)
     models = args.reranker or [DEFAULT_MODEL]
     rerankers = []
-    if "dynamic" in args.selectors:
+    # --reranker models are loaded for `dynamic` and, when given, for the scorer-* baselines.
+    if "dynamic" in args.selectors or (args.reranker and "scorer-" in args.selectors):
         try:
             labels = model_labels(models)
         except ValueError as err:

@@ -6,8 +6,9 @@ Spec strings (``--selectors``): ``dynamic``, ``all``, ``first-k:K``, ``embed-k:K
 first encoder-family reranker given, else the bundled encoder model): ``scorer-k:K1,...`` (its
 fixed top-k), ``scorer-threshold:P1,...`` (passages whose sigmoid(logit) is at least P, as
 LangChain/FlashRank ``score_threshold`` and LlamaIndex similarity cutoffs do) and ``scorer-gap``
-(the largest-gap cut of Adaptive-k, arXiv 2506.08479: k where the sorted scores drop most). Numbers after a colon may be listed with commas; each
-makes its own selector (``embed-k:1,2`` -> ``embed-k:1`` and ``embed-k:2``).
+(the largest-gap cut of Adaptive-k, arXiv 2506.08479: k where the sorted scores drop most).
+Numbers after a colon may be listed with commas; each makes its own selector
+(``embed-k:1,2`` -> ``embed-k:1`` and ``embed-k:2``).
 """
 
 from __future__ import annotations
@@ -309,10 +310,10 @@ def build_selectors(
             scorer = scorer or trained_scorer(rerankers)
             selectors.extend(Ranked(f"scorer-k:{p}", scorer, k=int(p)) for p in params)
         elif name == "scorer-threshold":
+            cutoffs = [(p, _sigmoid_cutoff(float(p))) for p in params]  # checked before loading
             scorer = scorer or trained_scorer(rerankers)
             selectors.extend(
-                Ranked(f"scorer-threshold:{p}", scorer, cutoff=_sigmoid_cutoff(float(p)))
-                for p in params
+                Ranked(f"scorer-threshold:{p}", scorer, cutoff=c) for p, c in cutoffs
             )
         elif name == "scorer-gap":
             scorer = scorer or trained_scorer(rerankers)

@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +83,8 @@ def load_keyword(resolved: ResolvedModel, **kwargs: Any) -> KeywordReranker:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _registered() -> Iterator[None]:
+def _registered() -> None:
     register_family(KIND, load_keyword, replace=True)  # the one registry line
-    yield
 
 
 @pytest.fixture

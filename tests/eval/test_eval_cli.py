@@ -211,3 +211,43 @@ def test_exclude_drops_training_questions_before_the_limit(
     report = json.loads((out / "report.json").read_text())
     assert [r["question"] for r in report["records"]] == expected
     assert "--exclude" in report["meta"]["command"]
+
+
+def test_scorer_baselines_and_selections_only(tmp_path: Path) -> None:
+    """The encoder's own baselines (fixed k, threshold, largest gap) beside it, no generator."""
+    from dynrag.core.encoder.model import EncoderReranker, EncoderSettings
+
+    model = tmp_path / "encoder"
+    EncoderReranker.untrained(EncoderSettings(max_length=48, max_items=4)).save(
+        model, scorer_adapter=None
+    )
+    out = tmp_path / "report"
+    args = [
+        "eval",
+        "--data",
+        str(SHARED_DATA / "hotpotqa/hotpot_dev_distractor_val.json"),
+        "--limit",
+        "3",
+        "--no-answers",
+        "--reranker",
+        str(model),
+        "--selectors",
+        "dynamic,scorer-k:1,2,scorer-threshold:0.5,scorer-gap,oracle",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    names = list(report["summary"])
+    assert names[1:] == ["scorer-k:1", "scorer-k:2", "scorer-threshold:0.5", "scorer-gap", "oracle"]
+    records = report["records"]
+    assert all(r["prediction"] is None and r["f1"] is None for r in records)
+    assert all(r["context_tokens"] > 0 for r in records if r["k"])
+    by = {(r["selector"], r["id"]): r for r in records}
+    for r in records:
+        if r["selector"] == "scorer-k:2":
+            assert r["k"] == 2
+            assert by[("scorer-k:1", r["id"])]["selected"] == r["selected"][:1]
+    assert (out / "k_by_gold.png").is_file()
+    with pytest.raises(SystemExit, match="between 0 and 1"):
+        main([*args[:-4], "--selectors", "scorer-threshold:2", "--out", str(out)])

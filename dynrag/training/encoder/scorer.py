@@ -160,9 +160,13 @@ def train_scorer(
         use_cpu=(device or "cpu") == "cpu",
         **settings.trainer,
     )
+
     class _Trainer(CrossEncoderTrainer):  # type: ignore[misc]
-        """Resumes the LoRA adapter (sentence-transformers would rebuild a model from the
-        checkpoint folder, which holds only the adapter)."""
+        """Resumes the LoRA adapter.
+
+        sentence-transformers would rebuild a model from the checkpoint folder, which holds
+        only the adapter.
+        """
 
         def _load_from_checkpoint(self, checkpoint_path: str, *_: Any) -> None:
             from peft import set_peft_model_state_dict
