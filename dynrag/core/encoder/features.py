@@ -1,7 +1,7 @@
 """Listwise features of one query's candidates, read jointly by the cut head.
 
-Per candidate: the cross-encoder's logit (raw, against the best, standardised, its rank), the
-first stage's evidence (BM25 and MiniLM cosine, standardised, and their ranks), and how it relates
+Per candidate: the cross-encoder's logit (raw, against the best, standardised, its rank, as a
+probability, and how many candidates it finds relevant in all), the first stage's evidence (BM25 and MiniLM cosine, standardised, and their ranks), and how it relates
 to the best candidates: its embedding similarity to them, whether its title is named in their
 text, or theirs in its text. Multi-hop questions need the last group: the second passage is
 often unlike the question but named by, or close to, the first.
@@ -36,6 +36,10 @@ FEATURE_NAMES = (
     "title_in_query",
     "log_candidates",
     "is_best",
+    "probability",
+    "expected_relevant",
+    "above_half",
+    "rank_minus_expected",
 )
 NUM_FEATURES = len(FEATURE_NAMES)
 
@@ -121,4 +125,12 @@ def candidate_features(
         out[i, 13] = len(title_words & query_words) / len(title_words) if title_words else 0.0
     out[:, 14] = math.log1p(n) / math.log1p(20)
     out[best, 15] = 1.0
+    # How many candidates the scorer itself finds relevant (its logits are trained with BCE, so
+    # sigmoid(logit) is a probability): the cut can read "how many" off these directly.
+    prob = torch.sigmoid(logits)
+    expected = float(prob.sum())
+    out[:, 16] = prob
+    out[:, 17] = expected / 4.0
+    out[:, 18] = float((prob > 0.5).sum()) / 4.0
+    out[:, 19] = (rank + 1 - expected) / 4.0
     return out
