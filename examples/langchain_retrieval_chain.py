@@ -45,7 +45,7 @@ def main() -> None:
     )
     store.add_documents(docs)
     retriever = ContextualCompressionRetriever(
-        base_compressor=DynamicRAGRerank(model="dynrag-smollm2-135m", min_k=1, max_k=4),
+        base_compressor=DynamicRAGRerank(model="dynrag-minilm-cut", min_k=1, max_k=4),
         base_retriever=store.as_retriever(search_kwargs={"k": 10}),
     )
     prompt = ChatPromptTemplate.from_messages(

@@ -47,7 +47,7 @@ def main() -> None:
     Settings.llm = LocalLLM()
     nodes, questions = build_nodes()
     index = VectorStoreIndex(nodes)
-    rerank = DynamicRAGRerank(model="dynrag-smollm2-135m", min_k=1, max_k=4)
+    rerank = DynamicRAGRerank(model="dynrag-minilm-cut", min_k=1, max_k=4)
     engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
 
     response = engine.query(questions[0])

@@ -41,7 +41,7 @@ class DynamicRAGRerank(BaseNodePostprocessor):
 
             from llama_index_dynrag import DynamicRAGRerank
 
-            rerank = DynamicRAGRerank(model="dynrag-smollm2-135m", max_k=5)
+            rerank = DynamicRAGRerank(model="dynrag-minilm-cut", max_k=5)
             engine = index.as_query_engine(similarity_top_k=10, node_postprocessors=[rerank])
     """
 

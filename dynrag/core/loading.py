@@ -48,13 +48,17 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "dynrag-smollm2-135m"
-"""The reranker used when none is named (CLI, adapters): SmolLM2-135M-Instruct with the LoRA
-adapter trained by ``configs/smollm2-135m.yaml``, shipped in the package."""
+DEFAULT_MODEL = "dynrag-minilm-cut"
+"""The reranker used when none is named (CLI, adapters, server, eval): the encoder-family model
+trained by ``configs/minilm-cut.yaml``, shipped in the package (`DEFAULT_ENCODER`)."""
 
-DEFAULT_ENCODER = "dynrag-minilm-cut"
+DEFAULT_ENCODER = DEFAULT_MODEL
 """The bundled encoder-family model: the MiniLM cross-encoder with the listwise cut head trained
 by ``configs/minilm-cut.yaml``, shipped in the package."""
+
+GENERATIVE_MODEL = "dynrag-smollm2-135m"
+"""The bundled generative-family model: SmolLM2-135M-Instruct with the LoRA adapter trained by
+``configs/smollm2-135m.yaml`` (loadable by name; not the default)."""
 
 DEFAULT_GENERATOR = "smollm2-135m-instruct"
 """The answer generator used when none is named (``dynrag eval``, ``dynrag-train``)."""
