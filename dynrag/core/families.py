@@ -12,10 +12,11 @@ importing dynrag loads no model code (torch, transformers) until a model is load
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from dynrag.core.registry import LazyRegistry, import_target
 
 if TYPE_CHECKING:
     from dynrag.core.interface import Reranker
@@ -26,10 +27,13 @@ __all__ = ["FamilyLoader", "available_families", "get_family", "load_reranker", 
 FamilyLoader = Callable[..., "Reranker"]
 """``loader(resolved: ResolvedModel, **kwargs) -> Reranker``."""
 
-_FAMILIES: dict[str, str | FamilyLoader] = {
-    "generative": "dynrag.core.generative:load_generative",
-    "encoder": "dynrag.core.encoder.model:load_encoder",
-}
+_FAMILIES: LazyRegistry[FamilyLoader] = LazyRegistry(
+    "model family",
+    {
+        "generative": "dynrag.core.generative:load_generative",
+        "encoder": "dynrag.core.encoder.model:load_encoder",
+    },
+)
 
 _SERVED = "dynrag.core.generative:load_served"
 """A generative model served by name from an OpenAI-compatible server (nothing local)."""
@@ -49,23 +53,12 @@ def register_family(kind: str, loader: str | FamilyLoader, *, replace: bool = Fa
     Raises:
         ValueError: ``kind`` is taken (and ``replace`` is false) or blank.
     """
-    if not kind or not kind.strip():
-        msg = "a model family needs a non-empty kind"
-        raise ValueError(msg)
-    if kind in _FAMILIES and not replace:
-        msg = f"model family {kind!r} is already registered"
-        raise ValueError(msg)
-    _FAMILIES[kind] = loader
+    _FAMILIES.register(kind, loader, replace=replace)
 
 
 def available_families() -> list[str]:
     """The registered family names."""
-    return sorted(_FAMILIES)
-
-
-def _import(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    return _FAMILIES.names()
 
 
 def get_family(kind: str) -> FamilyLoader:
@@ -74,15 +67,7 @@ def get_family(kind: str) -> FamilyLoader:
     Raises:
         ValueError: no such family.
     """
-    try:
-        loader = _FAMILIES[kind]
-    except KeyError:
-        msg = f"unknown model family {kind!r}; registered: {', '.join(available_families())}"
-        raise ValueError(msg) from None
-    if isinstance(loader, str):
-        loader = _import(loader)
-        _FAMILIES[kind] = loader
-    return loader
+    return _FAMILIES.get(kind)
 
 
 def load_reranker(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Reranker:
@@ -104,10 +89,10 @@ def load_reranker(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Rerank
 
     name = os.fspath(name_or_path)
     if name.startswith(("http://", "https://")):
-        client: Reranker = _import(_URL_CLIENT)(name, **kwargs)
+        client: Reranker = import_target(_URL_CLIENT)(name, **kwargs)
         return client
     if kwargs.get("backend") == "openai":
-        served: Reranker = _import(_SERVED)(name, **kwargs)
+        served: Reranker = import_target(_SERVED)(name, **kwargs)
         return served
     resolved: ResolvedModel = resolve_model(name_or_path)
     reranker = get_family(resolved.config.kind)(resolved, **kwargs)

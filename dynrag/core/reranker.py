@@ -19,7 +19,13 @@ from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import check_presort, presort_ranking, with_presort_scores
 from dynrag.core.prompts import PromptFormat, get_prompt_format
 from dynrag.core.tournament import first_round, next_round
-from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
+from dynrag.core.types import (
+    Passage,
+    PassageLike,
+    Selection,
+    no_candidates,
+    to_passages,
+)
 
 __all__ = ["DynamicReranker"]
 
@@ -277,15 +283,7 @@ class DynamicReranker(Reranker):
     def _finish(self, st: _QueryState, seconds: float) -> Selection:
         n = len(st.passages)
         if n == 0:
-            return Selection(
-                indices=[],
-                passages=[],
-                raw_output="",
-                status=SelectionStatus.NONE,
-                notes=["no candidates"],
-                num_candidates=0,
-                rerank_seconds=seconds,
-            )
+            return no_candidates(seconds)
         parsed = st.parsed or ParseResult(status=ParseStatus.UNPARSEABLE)
         global_parse = parsed.model_copy(
             update={

@@ -85,6 +85,20 @@ class Selection(BaseModel):
         return len(self.indices)
 
 
+def no_candidates(seconds: float = 0.0, stop_probability: float | None = None) -> Selection:
+    """The selection for a query given no candidates: empty, ``none``, noted."""
+    return Selection(
+        indices=[],
+        passages=[],
+        raw_output="",
+        status=SelectionStatus.NONE,
+        notes=["no candidates"],
+        num_candidates=0,
+        rerank_seconds=seconds,
+        stop_probability=stop_probability,
+    )
+
+
 def to_passage(item: PassageLike, position: int) -> Passage:
     """Turn a `str`, `Passage` or mapping with ``text`` (and ``title``) into a `Passage`.
 

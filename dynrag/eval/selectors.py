@@ -312,9 +312,7 @@ def build_selectors(
         elif name == "scorer-threshold":
             cutoffs = [(p, _sigmoid_cutoff(float(p))) for p in params]  # checked before loading
             scorer = scorer or trained_scorer(rerankers)
-            selectors.extend(
-                Ranked(f"scorer-threshold:{p}", scorer, cutoff=c) for p, c in cutoffs
-            )
+            selectors.extend(Ranked(f"scorer-threshold:{p}", scorer, cutoff=c) for p, c in cutoffs)
         elif name == "scorer-gap":
             scorer = scorer or trained_scorer(rerankers)
             selectors.append(LargestGap("scorer-gap", scorer))

@@ -12,7 +12,6 @@ nothing heavy (torch, vllm, openai) is imported until a backend is used.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from dynrag.core.backends.base import (
@@ -22,6 +21,7 @@ from dynrag.core.backends.base import (
     SamplingParams,
     ScoringBackend,
 )
+from dynrag.core.registry import LazyRegistry
 
 __all__ = [
     "Backend",
@@ -34,11 +34,14 @@ __all__ = [
     "register_backend",
 ]
 
-_BACKENDS: dict[str, str | type] = {
-    "transformers": "dynrag.core.backends.transformers:TransformersBackend",
-    "vllm": "dynrag.core.backends.vllm:VLLMBackend",
-    "openai": "dynrag.core.backends.openai:OpenAIBackend",
-}
+_BACKENDS: LazyRegistry[Any] = LazyRegistry(
+    "backend",
+    {
+        "transformers": "dynrag.core.backends.transformers:TransformersBackend",
+        "vllm": "dynrag.core.backends.vllm:VLLMBackend",
+        "openai": "dynrag.core.backends.openai:OpenAIBackend",
+    },
+)
 
 
 def register_backend(name: str, backend: str | type, *, replace: bool = False) -> None:
@@ -47,15 +50,12 @@ def register_backend(name: str, backend: str | type, *, replace: bool = False) -
     Raises:
         ValueError: ``name`` is taken and ``replace`` is false.
     """
-    if name in _BACKENDS and not replace:
-        msg = f"backend {name!r} is already registered"
-        raise ValueError(msg)
-    _BACKENDS[name] = backend
+    _BACKENDS.register(name, backend, replace=replace)
 
 
 def available_backends() -> list[str]:
     """The registered backend names."""
-    return sorted(_BACKENDS)
+    return _BACKENDS.names()
 
 
 def get_backend(name: str) -> Any:
@@ -64,13 +64,4 @@ def get_backend(name: str) -> Any:
     Raises:
         ValueError: no such backend.
     """
-    try:
-        target = _BACKENDS[name]
-    except KeyError:
-        msg = f"unknown backend {name!r}; use one of {', '.join(available_backends())}"
-        raise ValueError(msg) from None
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-        _BACKENDS[name] = target
-    return target
+    return _BACKENDS.get(name)

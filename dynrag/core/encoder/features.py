@@ -1,9 +1,10 @@
 """Listwise features of one query's candidates, read jointly by the cut head.
 
 Per candidate: the cross-encoder's logit (raw, against the best, standardised, its rank, as a
-probability, and how many candidates it finds relevant in all), the first stage's evidence (BM25 and MiniLM cosine, standardised, and their ranks), and how it relates
-to the best candidates: its embedding similarity to them, whether its title is named in their
-text, or theirs in its text. Multi-hop questions need the last group: the second passage is
+probability, and how many candidates it finds relevant in all), the first stage's evidence
+(BM25 and MiniLM cosine, standardised, and their ranks), and how it relates to the best
+candidates: its embedding similarity to them, whether its title is named in their text, or
+theirs in its text. Multi-hop questions need the last group: the second passage is
 often unlike the question but named by, or close to, the first.
 """
 

@@ -33,7 +33,7 @@ from dynrag.core.parsing import ParseResult, ParseStatus
 from dynrag.core.passages import cut_text
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import bm25_scores
-from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus, to_passages
+from dynrag.core.types import Passage, PassageLike, Selection, no_candidates, to_passages
 
 __all__ = ["Analysis", "EncoderReranker", "EncoderSettings", "load_encoder"]
 
@@ -206,14 +206,7 @@ class EncoderReranker(Reranker):
     def _select(self, a: Analysis, policy: SelectionPolicy, seconds: float) -> Selection:
         n = len(a.passages)
         if n == 0:
-            return Selection(
-                indices=[],
-                passages=[],
-                raw_output="",
-                status=SelectionStatus.NONE,
-                notes=["no candidates"],
-                stop_probability=1.0,
-            )
+            return no_candidates(seconds, stop_probability=1.0)
         m = len(a.top)
         low = policy.floor
         high = m if policy.max_k is None else min(policy.max_k, m)

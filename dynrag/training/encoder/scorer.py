@@ -161,7 +161,7 @@ def train_scorer(
         **settings.trainer,
     )
 
-    class _Trainer(CrossEncoderTrainer):  # type: ignore[misc]
+    class _Trainer(CrossEncoderTrainer):
         """Resumes the LoRA adapter.
 
         sentence-transformers would rebuild a model from the checkpoint folder, which holds
