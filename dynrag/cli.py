@@ -10,12 +10,23 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from dynrag.core.loading import DEFAULT_GENERATOR, DEFAULT_MODEL
 from dynrag.core.presort import PRESORT_METHODS
+from dynrag.demo import cmd_demo
+from dynrag.eval.command import cmd_eval, model_labels
+
+__all__ = [
+    "build_parser",
+    "cmd_demo",
+    "cmd_eval",
+    "cmd_rerank",
+    "cmd_serve",
+    "main",
+    "model_labels",
+]
 
 logger = logging.getLogger("dynrag.cli")
 
@@ -245,176 +256,6 @@ def _selection_record(sel: Any, batch_seconds: float, batch_queries: int) -> dic
     record["batch_seconds"] = round(batch_seconds, 4)
     record["batch_queries"] = batch_queries
     return record
-
-
-def _demo_records(limit: int | None) -> list[dict[str, Any]]:
-    path = resources.files("dynrag.data").joinpath("demo_questions.jsonl")
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return records[:limit] if limit else records
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Rerank a few real multi-hop questions and show what the model chose against the gold."""
-    records = _demo_records(args.limit)
-    _check_bounds(args)
-    print(f"dynrag demo: model {args.model!r} on {len(records)} real multi-hop questions")
-    start = time.perf_counter()
-    reranker = _load(args)
-    print(f"model loaded in {time.perf_counter() - start:.1f} s\n")
-    hits = picked = gold_total = 0
-    for number, record in enumerate(records, start=1):
-        sel = reranker.rerank(record["question"], record["passages"])
-        gold = set(record["gold"])
-        print(f"[{number}/{len(records)}] {record['question']}")
-        print(f"  source: {record['source']}; answer: {record['answers'][0]}")
-        for i, passage in enumerate(record["passages"], start=1):
-            mark = ("gold" if i - 1 in gold else "").ljust(4)
-            chosen = f"<- chosen #{sel.indices.index(i - 1) + 1}" if i - 1 in sel.indices else ""
-            print(f"   {mark} [{i:>2}] {passage['title'][:60]:<60} {chosen}")
-        chosen_ids = ", ".join(f"[{i + 1}]" for i in sel.indices) or "None"
-        gold_ids = ", ".join(f"[{i + 1}]" for i in sorted(gold))
-        print(f"  chosen: {chosen_ids}  (k={sel.k}, status={sel.status.value})")
-        print(f"  gold:   {gold_ids}")
-        print(f"  model wrote {sel.raw_output!r} in {sel.rerank_seconds:.1f} s{_read_as(sel)}")
-        print(f"  why k={sel.k}: {_why(sel)}\n")
-        hits += len(gold & set(sel.indices))
-        picked += sel.k
-        gold_total += len(gold)
-    precision = hits / picked if picked else 0.0
-    recall = hits / gold_total if gold_total else 0.0
-    print(
-        f"summary: {picked} passages chosen for {len(records)} questions "
-        f"(mean k {picked / max(len(records), 1):.1f}); selection precision {precision:.2f}, "
-        f"recall {recall:.2f}; total {time.perf_counter() - start:.1f} s"
-    )
-    return 0
-
-
-def _why(sel: Any) -> str:
-    """Why the model stopped where it did, in words."""
-    if sel.stop_probability is None:
-        return "the model wrote these ids and then its end (no stop probability estimated)"
-    p = sel.stop_probability
-    if sel.k == 0:
-        return f"no candidate is needed, it estimates (probability {p:.2f}): none answers it"
-    return (
-        f"k={sel.k} is its most likely cut; it estimates a {p:.2f} probability that these "
-        f"{sel.k} suffice (no further candidate needed)"
-    )
-
-
-def _read_as(sel: Any) -> str:
-    """How the ids the model wrote map to the ids listed (they differ after a presort)."""
-    if not sel.shown_order:
-        return ""
-    if "\n" in sel.raw_output:  # a tournament: each window numbers its own candidates
-        return "; its ids number each window's candidates, not the list above"
-    pairs = ", ".join(f"[{j}] = [{i + 1}]" for j, i in enumerate(sel.shown_order, start=1))
-    return f"; its ids number the presorted order it read: {pairs}"
-
-
-def model_labels(models: list[str]) -> list[str]:
-    """Short, distinct report labels for ``--reranker`` values.
-
-    A folder is named by its last path parts: ``bc/checkpoint`` for a run's checkpoint, with as
-    many more parts as it takes to tell it from the others (two runs' ``bc/checkpoint``). Names
-    that are not folders (bundled names, hub ids) stay as given.
-
-    Raises:
-        ValueError: the same model given twice.
-    """
-    parts = [Path(m).resolve().parts if Path(m).is_dir() else () for m in models]
-    depth = [2 if p and p[-1] == "checkpoint" else 1 for p in parts]
-    while True:
-        labels = [
-            str(Path(*p[-d:])) if p else m for m, p, d in zip(models, parts, depth, strict=True)
-        ]
-        clash = [i for i, lab in enumerate(labels) if labels.count(lab) > 1]
-        if not clash:
-            return labels
-        if any(not parts[i] or depth[i] >= len(parts[i]) for i in clash):
-            msg = f"--reranker {models[clash[0]]} is given twice"
-            raise ValueError(msg)
-        for i in clash:
-            depth[i] += 1
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    """Compare selectors on a QA file and write report.json, report.md and plots."""
-    import shlex
-
-    from dynrag.core.generator import AnswerGenerator
-    from dynrag.core.interface import Reranker
-    from dynrag.core.loading import cache_dir
-    from dynrag.eval.readers import drop_questions_in, read_examples
-    from dynrag.eval.report import markdown_table, write_report
-    from dynrag.eval.runner import GenerationCache, evaluate, summarize
-    from dynrag.eval.selectors import build_selectors
-
-    try:
-        examples = read_examples(args.data, args.format, None if args.exclude else args.limit)
-        if args.exclude:  # drop first, then take --limit: the same N questions every time
-            examples, dropped = drop_questions_in(examples, args.exclude)
-            logger.info("dropped %d questions that appear in %s", dropped, args.exclude)
-            examples = examples[: args.limit] if args.limit else examples
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
-    if not examples:
-        raise SystemExit(f"{args.data}: no questions")
-    has_gold = all(ex.gold is not None for ex in examples)
-    models = args.reranker or [DEFAULT_MODEL]
-    rerankers = []
-    # --reranker models are loaded for `dynamic` and, when given, for the scorer-* baselines.
-    if "dynamic" in args.selectors or (args.reranker and "scorer-" in args.selectors):
-        try:
-            labels = model_labels(models)
-        except ValueError as err:
-            raise SystemExit(str(err)) from None
-        for name, label in zip(models, labels, strict=True):
-            cap = {} if args.max_k is None else {"max_k": args.max_k}  # else the model's own
-            rr = Reranker.from_pretrained(name, device=args.device, dtype=args.dtype, **cap)
-            rerankers.append((label, rr))
-    try:
-        selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)
-    except ValueError as err:
-        raise SystemExit(str(err)) from None
-    generator, count_tokens = None, None
-    if args.no_answers:  # selections only; context tokens still by the generator's tokenizer
-        from transformers import AutoTokenizer
-
-        from dynrag.core.loading import resolve_model
-
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.generator).path)
-        count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
-    else:
-        generator = AnswerGenerator.from_pretrained(
-            args.generator, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
-        )
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in args.generator)
-    cache = GenerationCache(
-        None if args.no_cache else cache_dir() / "generations" / f"{safe}.jsonl"
-    )
-    records = evaluate(
-        examples,
-        selectors,
-        generator,
-        generator_id=args.generator,
-        cache=cache,
-        count_tokens=count_tokens,
-    )
-    summaries = summarize(records)
-    meta = {
-        "data": str(args.data),
-        "questions": len(examples),
-        "generator": args.generator,
-        "rerankers": models,
-        "selectors": args.selectors,
-        "command": "dynrag eval " + shlex.join(args.argv),
-    }
-    write_report(args.out, records, summaries, meta)
-    print(markdown_table(summaries))
-    print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'} and plots")
-    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
