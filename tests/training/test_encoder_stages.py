@@ -45,7 +45,19 @@ def test_bc_then_rl_then_feedback(tmp_path: Path, tiny_model_dir: Path, hotpot_v
     from dynrag.core.encoder.model import EncoderReranker
     from dynrag.training.cli import main
 
-    config = _config(tmp_path, tiny_model_dir)
+    ex = hotpot_val[0]
+    log = tmp_path / "feedback.jsonl"  # in-house logs: the chosen selection is the head's target
+    records = [
+        {"query": ex["question"], "passages": ex["passages"], "preferred": [0], "rejected": [1, 2]},
+        {"query": ex["question"], "passages": ex["passages"], "selection": [3], "rating": 0.9},
+        {"query": ex["question"], "passages": ex["passages"], "selection": [4, 5], "rating": 0.1},
+    ]
+    log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    config = _config(
+        tmp_path,
+        tiny_model_dir,
+        **{"encoder-feedback": {"path": [str(log)], "head": {"epochs": 2}}},
+    )
     assert main(["run", "--config", str(config)]) == 0
     run = tmp_path / "run"
     manifest = json.loads((run / "manifest.json").read_text())
@@ -58,7 +70,6 @@ def test_bc_then_rl_then_feedback(tmp_path: Path, tiny_model_dir: Path, hotpot_v
     assert summary["questions"] == 3
     rr = Reranker.from_pretrained(run / "encoder-rl" / "checkpoint")
     assert isinstance(rr, EncoderReranker)
-    ex = hotpot_val[0]
     sel = rr.rerank(ex["question"], ex["passages"])
     assert sel.stop_probability is not None
     assert len(set(sel.indices)) == sel.k
@@ -68,21 +79,8 @@ def test_bc_then_rl_then_feedback(tmp_path: Path, tiny_model_dir: Path, hotpot_v
     assert main(["run", "--config", str(config)]) == 0
     assert (run / "encoder-rl" / "rewards.jsonl").stat().st_mtime == mtime
 
-    # Feedback logs: the chosen selection becomes the target of the head.
-    log = tmp_path / "feedback.jsonl"
-    records = [
-        {"query": ex["question"], "passages": ex["passages"], "preferred": [0], "rejected": [1, 2]},
-        {"query": ex["question"], "passages": ex["passages"], "selection": [3], "rating": 0.9},
-        {"query": ex["question"], "passages": ex["passages"], "selection": [4, 5], "rating": 0.1},
-    ]
-    log.write_text("\n".join(json.dumps(r) for r in records) + "\n")
-    fb = _config(
-        tmp_path,
-        tiny_model_dir,
-        stages=["encoder-bc", "encoder-rl", "encoder-feedback"],
-        **{"encoder-feedback": {"path": [str(log)], "head": {"epochs": 2}}},
-    )
-    assert main(["encoder-feedback", "--config", str(fb)]) == 0
+    # Feedback logs, from the run's newest model (encoder-rl).
+    assert main(["encoder-feedback", "--config", str(config)]) == 0
     out = json.loads((run / "encoder-feedback" / "head.json").read_text())
     assert out["pairs"] == 2
     assert isinstance(

@@ -75,11 +75,12 @@ def _run(ctx: StageContext) -> dict[str, Any]:
         len(head_idx),
         len(cal_idx),
     )
-    settings.scorer.max_length = settings.model.max_length
+    # The scorer trains at the model's pair length (a copy: the config is hashed as written).
+    scorer_settings = settings.scorer.model_copy(update={"max_length": settings.model.max_length})
     adapter = train_scorer(
         [examples[i] for i in sc_idx],
         ctx.dir / "scorer",
-        settings.scorer,
+        scorer_settings,
         seed=cfg.seed,
         device=cfg.device,
     )
