@@ -92,10 +92,9 @@ def _run(ctx: StageContext) -> dict[str, Any]:
         reranker.settings.temperature = fit_temperature(
             reranker, make_batch(analyse(reranker, held), held, m)
         )
-    folder = Path(reranker.name_or_path or start)
     from dynrag.core.loading import resolve_model
 
-    source = resolve_model(str(folder))
+    source = resolve_model(start)
     reranker.save(
         ctx.checkpoint,
         scorer_adapter=source.path / "scorer",
