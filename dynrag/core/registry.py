@@ -43,6 +43,16 @@ class LazyRegistry(Generic[T]):
             raise ValueError(msg)
         self._entries[name] = entry
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for tests and plugins that registered it).
+
+        Raises:
+            ValueError: no such entry.
+        """
+        if self._entries.pop(name, None) is None:
+            msg = f"{self.what} {name!r} is not registered"
+            raise ValueError(msg)
+
     def names(self) -> list[str]:
         """The registered names, sorted."""
         return sorted(self._entries)

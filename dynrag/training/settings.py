@@ -216,39 +216,56 @@ class SampleConfig(_Strict):
     batch_size: int | None = Field(default=None, ge=1, description="Prompts per batch.")
 
 
-class RewardWeights(_Strict):
-    """Weights of the reward terms; every term is in [0, 1].
+class RewardWeights(BaseModel):
+    """Weights of the reward terms by name (`dynrag.training.reward_terms`), each term in [0, 1].
 
-    The defaults suit a small generator (SmolLM2-135M): its answers rarely match the gold
-    answer, so exact match and F1 seldom tell samples apart, while the likelihood of the gold
-    answer does. For a large generator (7B+), set em, f1, rouge_l and semantic to 0.2 each,
-    gold_likelihood to 0 and brevity to 0.2, which is the published recipe with a per-sample
-    length term.
+    Every registered term is a field; a term the config does not name keeps its own
+    ``default_weight``. The defaults suit a small generator (SmolLM2-135M): its answers rarely
+    match the gold answer, so exact match and F1 seldom tell samples apart, while the
+    likelihood of the gold answer does (em 0.1, f1 0.2, gold_likelihood 0.6, brevity 0.1). For a
+    large generator (7B+), set em, f1, rouge_l and semantic to 0.2 each, gold_likelihood to 0 and
+    brevity to 0.2, which is the published recipe with a per-sample length term.
     """
 
-    em: float = Field(default=0.1, ge=0.0)
-    f1: float = Field(default=0.2, ge=0.0)
-    rouge_l: float = Field(default=0.0, ge=0.0)
-    semantic: float = Field(default=0.0, ge=0.0)
-    gold_likelihood: float = Field(default=0.6, ge=0.0)
-    brevity: float = Field(default=0.1, ge=0.0, description="1 - k/N: fewer passages, more.")
-    judge: float = Field(default=0.0, ge=0.0, description="LLM-judge score / 100.")
-    selection: float = Field(
-        default=0.0,
-        ge=0.0,
-        description=(
-            "F1 of the selection against the labelled gold passages (questions without labels "
-            "score 0 on this term). Not generator feedback: supervision carried into RL, so that "
-            "samples of one question that differ only in k are told apart."
-        ),
-    )
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
-    @model_validator(mode="after")
-    def _some_weight(self) -> RewardWeights:
-        if sum(self.model_dump().values()) <= 0:
+    @model_validator(mode="before")
+    @classmethod
+    def _registered_terms(cls, data: Any) -> Any:
+        from dynrag.training.reward_terms import term_class, term_names
+
+        given = dict(data) if isinstance(data, dict) else {}
+        if not isinstance(data, (dict, type(None))):
+            msg = f"reward.weights must be a mapping of term names to weights, got {data!r}"
+            raise ValueError(msg)
+        names = term_names()
+        unknown = sorted(set(given) - set(names))
+        if unknown:
+            msg = f"unknown reward term(s) {', '.join(unknown)}; registered: {', '.join(names)}"
+            raise ValueError(msg)
+        out: dict[str, float] = {}
+        for name in names:
+            value = given.get(name, term_class(name).default_weight)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                msg = f"reward.weights.{name} must be a number >= 0, got {value!r}"
+                raise ValueError(msg)
+            out[name] = float(value)
+        if sum(out.values()) <= 0:
             msg = "at least one reward weight must be above 0"
             raise ValueError(msg)
-        return self
+        return out
+
+    def items(self) -> dict[str, float]:
+        """Every term's weight, by name."""
+        return {name: float(value) for name, value in (self.model_extra or {}).items()}
+
+    def weight(self, name: str) -> float:
+        """The weight of term ``name`` (0 for a term registered after this was built)."""
+        return self.items().get(name, 0.0)
+
+    def weighted(self) -> dict[str, float]:
+        """The terms whose weight is above 0."""
+        return {name: w for name, w in self.items().items() if w > 0}
 
 
 class JudgeConfig(_Strict):
@@ -283,10 +300,13 @@ class RewardConfig(_Strict):
     judge: JudgeConfig | None = Field(default=None)
 
     @model_validator(mode="after")
-    def _judge_needed(self) -> RewardConfig:
-        if self.weights.judge > 0 and self.judge is None:
-            msg = "reward.weights.judge > 0 needs a reward.judge section naming the judge model"
-            raise ValueError(msg)
+    def _terms_computable(self) -> RewardConfig:
+        from dynrag.training.reward_terms import term_class
+
+        for name in self.weights.weighted():
+            error = term_class(name).config_error(self)
+            if error:
+                raise ValueError(error)
         return self
 
 

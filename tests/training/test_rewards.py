@@ -114,8 +114,8 @@ def test_gold_likelihood_separates_samples_the_answer_metrics_cannot() -> None:
         Passage(title="Gustave Eiffel", text="Gustave Eiffel's company designed the Eiffel Tower."),
     ]
     q = "In which city is the tower designed by Gustave Eiffel's company?"
-    with_gold = scorer.gold_likelihood(q, passages, [2, 0], ["Paris"])
-    without = scorer.gold_likelihood(q, passages, [1], ["Paris"])
+    with_gold = scorer.terms(q, passages, [2, 0], "", ["Paris"]).gold_likelihood or 0.0
+    without = scorer.terms(q, passages, [1], "", ["Paris"]).gold_likelihood or 0.0
     assert 0.0 < without < with_gold <= 1.0
     samples = [
         {"text": "[3], [1]", "indices": [2, 0], "status": "ok"},

@@ -27,8 +27,6 @@ __all__ = ["prefix_rewards"]
 
 logger = logging.getLogger(__name__)
 
-_ANSWER_TERMS = ("em", "f1", "rouge_l", "semantic", "judge")
-
 
 def _read_cache(path: Path) -> dict[tuple[str, tuple[int, ...]], dict[str, Any]]:
     done: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
@@ -60,7 +58,7 @@ def prefix_rewards(
     ``max_k`` are not known.
     """
     scorer = RewardScorer(config, device=device)
-    needs_answer = any(getattr(config.weights, t) > 0 for t in _ANSWER_TERMS)
+    needs_answer = scorer.needs_answer
     done = _read_cache(cache)
     width = max((len(a.top) for a in analyses), default=0) + 1
     rewards = torch.zeros(len(examples), width)
