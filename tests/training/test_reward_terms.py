@@ -64,8 +64,7 @@ def test_builtin_terms_are_registered_with_their_defaults() -> None:
 def test_a_registered_term_is_configured_scored_and_stored(toy_term: str, tmp_path: Path) -> None:
     config = tmp_path / "train.yaml"
     config.write_text(
-        "reward:\n  weights: {em: 0, f1: 0, gold_likelihood: 0, brevity: 0.5, "
-        f"{toy_term}: 1.0}}\n"
+        f"reward:\n  weights: {{em: 0, f1: 0, gold_likelihood: 0, brevity: 0.5, {toy_term}: 1.0}}\n"
     )
     reward = load_config(config).reward
     assert reward.weights.weight(toy_term) == 1.0
@@ -82,16 +81,16 @@ def test_a_registered_term_is_configured_scored_and_stored(toy_term: str, tmp_pa
 
 
 def test_an_unregistered_term_is_refused_with_the_registered_names() -> None:
-    with pytest.raises(ValueError, match="unknown reward term.*title_in_question.*registered: "):
+    with pytest.raises(ValueError, match=r"unknown reward term.*title_in_question.*registered: "):
         RewardWeights(title_in_question=1.0)
-    with pytest.raises(ValueError, match="reward.weights.f1 must be a number >= 0"):
+    with pytest.raises(ValueError, match=r"reward\.weights\.f1 must be a number >= 0"):
         RewardWeights(f1=-1)
     with pytest.raises(ValueError, match="at least one reward weight"):
         RewardWeights(**OFF)
 
 
 def test_a_term_checks_the_config_it_needs() -> None:
-    with pytest.raises(ValueError, match="needs a reward.judge section"):
+    with pytest.raises(ValueError, match=r"needs a reward\.judge section"):
         RewardConfig(weights=RewardWeights(judge=0.5))
 
 
