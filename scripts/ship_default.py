@@ -10,13 +10,13 @@ licences, and records where it came from (the run's manifest: config, input hash
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEST = REPO / "dynrag" / "models" / "dynrag-smollm2-135m"
-FILES = ("adapter_config.json", "adapter_model.safetensors", "dynrag_config.json")
+from shipping import MODELS, copy_files, finish, rebase_adapter
+
+DEST = MODELS / "dynrag-smollm2-135m"
+FILES = ["adapter_config.json", "adapter_model.safetensors", "dynrag_config.json"]
 
 NOTICE = """dynrag-smollm2-135m: a LoRA adapter for SmolLM2-135M-Instruct, by dynrag-train.
 
@@ -40,33 +40,15 @@ def main(checkpoint: str) -> None:
     config = json.loads((src / "dynrag_config.json").read_text())
     if config.get("base_model") != "smollm2-135m-instruct":
         raise SystemExit(f"{src}: base_model must be the bundled smollm2-135m-instruct")
-    if DEST.exists():
-        shutil.rmtree(DEST)
-    DEST.mkdir(parents=True)
-    for name in FILES:
-        shutil.copy2(src / name, DEST / name)
-    adapter_cfg = json.loads((DEST / "adapter_config.json").read_text())
-    adapter_cfg["base_model_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"  # no local path
-    (DEST / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2) + "\n")
+    copy_files(src, DEST, FILES)
+    # no local path: the hub id of the base model
+    rebase_adapter(DEST / "adapter_config.json", "HuggingFaceTB/SmolLM2-135M-Instruct")
     experts = src.parents[1] / "bc" / "experts.json"
     if config.get("max_k") is None and experts.is_file():
         # dynrag-train records this itself since the run that made this model started
         config["max_k"] = max(len(e["indices"]) for e in json.loads(experts.read_text()))
         (DEST / "dynrag_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    manifest_path = src.parents[1] / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    stage = src.parent.name
-    provenance = {
-        "checkpoint": f"{stage}/checkpoint",
-        "stages": {k: v.get("outputs", {}) for k, v in manifest["stages"].items()},
-        "inputs": {k: v.get("inputs", {}) for k, v in manifest["stages"].items()},
-        "config": manifest["config"],
-        "versions": manifest["versions"],
-    }
-    (DEST / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
-    (DEST / "NOTICE").write_text(NOTICE)
-    size = sum(p.stat().st_size for p in DEST.iterdir()) / 1e6
-    print(f"shipped {src} to {DEST} ({size:.1f} MB)")
+    finish(src, DEST, NOTICE)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,18 @@ and records where it came from (the run's manifest: config, input hashes, versio
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-DEST = REPO / "dynrag" / "models" / "dynrag-minilm-cut"
+from shipping import MODELS, copy_files, finish, rebase_adapter
+
+DEST = MODELS / "dynrag-minilm-cut"
+FILES = [
+    "dynrag_config.json",
+    "head.safetensors",
+    "scorer/adapter_config.json",
+    "scorer/adapter_model.safetensors",
+]
 
 NOTICE = """dynrag-minilm-cut: the encoder family's default reranker, by dynrag-train.
 
@@ -42,29 +48,10 @@ def main(checkpoint: str) -> None:
     config = json.loads((src / "dynrag_config.json").read_text())
     if config.get("kind") != "encoder":
         raise SystemExit(f"{src}: not an encoder-family model (kind {config.get('kind')!r})")
-    if DEST.exists():
-        shutil.rmtree(DEST)
-    DEST.mkdir(parents=True)
-    shutil.copy2(src / "dynrag_config.json", DEST / "dynrag_config.json")
-    shutil.copy2(src / "head.safetensors", DEST / "head.safetensors")
-    (DEST / "scorer").mkdir()
-    for name in ("adapter_config.json", "adapter_model.safetensors"):
-        shutil.copy2(src / "scorer" / name, DEST / "scorer" / name)
-    adapter_cfg = json.loads((DEST / "scorer" / "adapter_config.json").read_text())
-    adapter_cfg["base_model_name_or_path"] = "sentence-transformers/all-MiniLM-L6-v2"
-    (DEST / "scorer" / "adapter_config.json").write_text(json.dumps(adapter_cfg, indent=2) + "\n")
-    manifest = json.loads((src.parents[1] / "manifest.json").read_text())
-    provenance = {
-        "checkpoint": f"{src.parent.name}/checkpoint",
-        "stages": {k: v.get("outputs", {}) for k, v in manifest["stages"].items()},
-        "inputs": {k: v.get("inputs", {}) for k, v in manifest["stages"].items()},
-        "config": manifest.get("config"),
-        "versions": manifest.get("versions"),
-    }
-    (DEST / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
-    (DEST / "NOTICE").write_text(NOTICE)
-    size = sum(p.stat().st_size for p in DEST.rglob("*") if p.is_file()) / 1e6
-    print(f"shipped {src} to {DEST} ({size:.1f} MB)")
+    copy_files(src, DEST, FILES)
+    base = "sentence-transformers/all-MiniLM-L6-v2"
+    rebase_adapter(DEST / "scorer" / "adapter_config.json", base)
+    finish(src, DEST, NOTICE)
 
 
 if __name__ == "__main__":

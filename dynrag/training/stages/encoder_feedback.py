@@ -51,21 +51,16 @@ def _files(settings: Any) -> Sequence[Path]:
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
-    from dynrag.core.encoder.model import EncoderReranker
-    from dynrag.core.families import load_reranker
-    from dynrag.core.loading import resolve_model
     from dynrag.data.examples import QAExample
     from dynrag.training.encoder.head import analyse, make_batch, train_head_bc
+    from dynrag.training.encoder.start import load_start, save_over_start
     from dynrag.training.feedback import feedback_pairs, read_feedback
 
     cfg = ctx.config
     settings: EncoderFeedbackConfig = ctx.settings
     start = ctx.start
     assert start is not None
-    reranker = load_reranker(start, device=cfg.device)
-    if not isinstance(reranker, EncoderReranker):
-        msg = f"encoder-feedback trains an encoder model; {start} is a {reranker.kind!r} model"
-        raise ValueError(msg)
+    reranker = load_start("encoder-feedback", start, cfg.device)
     records = [r for path in settings.path for r in read_feedback(path)]
     pairs = feedback_pairs(records, settings.rating_margin)
     if not pairs:
@@ -80,13 +75,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     m = reranker.settings.max_items
     batch = make_batch(analyse(reranker, examples), examples, m)
     history = train_head_bc(reranker, batch, settings.head, seed=cfg.seed)
-    source = resolve_model(start)
-    reranker.save(
-        ctx.checkpoint,
-        scorer_adapter=source.path / "scorer",
-        base_model=source.config.base_model,
-        max_k=source.config.max_k,
-    )
+    save_over_start(reranker, ctx.checkpoint, start)
     write_json(ctx.dir / "head.json", {"loss": history, "pairs": len(pairs)})
     logger.info("encoder-feedback: %d pairs from %d records", len(pairs), len(records))
     return {"checkpoint": str(ctx.checkpoint), "pairs": len(pairs), "records": len(records)}

@@ -48,12 +48,11 @@ class EncoderRLConfig(BaseModel):
 def _run(ctx: StageContext) -> dict[str, Any]:
     import torch
 
-    from dynrag.core.encoder.model import EncoderReranker
-    from dynrag.core.families import load_reranker
     from dynrag.training.data import load_train_examples
     from dynrag.training.encoder.head import analyse, fit_temperature, make_batch, train_head_reward
     from dynrag.training.encoder.plots import plot_history
     from dynrag.training.encoder.rewards import prefix_rewards
+    from dynrag.training.encoder.start import load_start, save_over_start
     from dynrag.training.stages.encoder_bc import split_questions
 
     cfg = ctx.config
@@ -61,10 +60,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     bc = cfg.section("encoder-bc")
     start = ctx.start
     assert start is not None
-    reranker = load_reranker(start, device=cfg.device)
-    if not isinstance(reranker, EncoderReranker):
-        msg = f"encoder-rl trains an encoder model; {start} is a {reranker.kind!r} model"
-        raise ValueError(msg)
+    reranker = load_start("encoder-rl", start, cfg.device)
     examples = [ex for ex in load_train_examples(cfg) if ex.passages]
     _, head_idx, cal_idx = split_questions(
         len(examples), bc.scorer_fraction, bc.head.calibration_fraction, cfg.seed
@@ -92,15 +88,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
         reranker.settings.temperature = fit_temperature(
             reranker, make_batch(analyse(reranker, held), held, m)
         )
-    from dynrag.core.loading import resolve_model
-
-    source = resolve_model(start)
-    reranker.save(
-        ctx.checkpoint,
-        scorer_adapter=source.path / "scorer",
-        base_model=source.config.base_model,
-        max_k=source.config.max_k,
-    )
+    save_over_start(reranker, ctx.checkpoint, start)
     summary = {
         "questions": len(chosen),
         "expected_reward_before": before,
