@@ -11,10 +11,20 @@ from collections.abc import Callable, Sequence
 
 from dynrag.core.types import Passage
 
-__all__ = ["CHARS_PER_TOKEN_BOUND", "Truncate", "cut_passages", "cut_text"]
+__all__ = [
+    "CHARS_PER_TOKEN_BOUND",
+    "Truncate",
+    "TruncateMany",
+    "cut_passages",
+    "cut_text",
+    "cut_texts",
+]
 
 Truncate = Callable[[str, int], tuple[str, bool]]
 """``truncate(text, max_tokens) -> (text, was_cut)``, e.g. a backend's ``truncate``."""
+
+TruncateMany = Callable[[Sequence[str], int], list[tuple[str, bool]]]
+"""`Truncate` for many texts in one call (one tokenizer pass)."""
 
 CHARS_PER_TOKEN_BOUND = 32
 """No token of a real tokenizer spells more characters than this; text beyond
@@ -39,6 +49,20 @@ def cut_text(text: str, truncate: Truncate, max_tokens: int) -> tuple[str, bool]
     pre_cut = len(text) > limit
     out, was_cut = truncate(text[:limit] if pre_cut else text, max_tokens)
     return out, was_cut or pre_cut
+
+
+def cut_texts(
+    texts: Sequence[str], truncate_many: TruncateMany, max_tokens: int
+) -> list[tuple[str, bool]]:
+    """`cut_text` for many texts with one batched ``truncate_many`` call.
+
+    Raises:
+        ValueError: ``max_tokens`` below 1.
+    """
+    _check(max_tokens)
+    limit = max_tokens * CHARS_PER_TOKEN_BOUND
+    cut = truncate_many([t[:limit] for t in texts], max_tokens)
+    return [(out, was_cut or len(t) > limit) for t, (out, was_cut) in zip(texts, cut, strict=True)]
 
 
 def cut_passages(

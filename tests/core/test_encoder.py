@@ -113,3 +113,40 @@ def test_features_see_the_bridge_through_the_first_hop() -> None:
     named = feats[:, 12]  # "names one of the top-2 titles in its text"
     assert named.tolist() == [0.0, 0.0, 1.0]
     assert feats[:, 15].tolist() == [1.0, 0.0, 0.0]  # is the best
+
+
+def test_long_queries_and_titles_are_cut_in_one_pass(
+    encoder: EncoderReranker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 200,000-character query and title are bounded before tokenizing, cut to the settings'
+    token limits (logged), and the ranking still runs."""
+    huge = "word " * 40_000
+    passages = [
+        Passage(title=huge, text="Paris is the capital of France."),
+        Passage(title="Berlin", text="Berlin is the capital of Germany."),
+    ]
+    queries, items = encoder._bounded([huge, "short question?"], [passages, passages[1:]])
+    tokens = encoder.scorer.count_tokens
+    assert tokens(queries[0]) <= encoder.settings.max_query_tokens
+    assert queries[1] == "short question?"
+    assert tokens(items[0][0].title or "") <= encoder.settings.max_title_tokens
+    assert items[0][1] is passages[1]  # uncut passages are the caller's own objects
+    with caplog.at_level("INFO", logger="dynrag.core.encoder.model"):
+        sel = encoder.rerank(huge, passages)
+    _check(sel, 2)
+    assert "query cut to" in caplog.text
+    assert "title cut to" in caplog.text
+
+
+def test_batches_keep_both_limits_and_every_position() -> None:
+    from dynrag.core.encoder.scorer import CPU_BATCH_TOKENS, Scorer
+
+    scorer = Scorer.__new__(Scorer)  # only the batching arithmetic is under test
+    scorer.batch_size, scorer.batch_tokens = 8, 1000
+    lengths = [128, 40, 128, 90, 12, 128, 128, 128, 128, 128, 128, 64]
+    batches = scorer._batches(lengths)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 8
+        assert len(batch) * max(lengths[i] for i in batch) <= 1000
+    assert CPU_BATCH_TOKENS >= 10 * 128  # one query of 10 pairs is one pass on a CPU

@@ -32,6 +32,8 @@ def _config(tmp_path: Path, generator: Path, **extra: Any) -> Path:
             "scorer": {"queries_per_batch": 4, "negatives": 2, "save_steps": 1},
             "head": {"epochs": 3, "calibration_fraction": 0.25},
             "scorer_fraction": 0.5,
+            "cross_fit_folds": 2,
+            "no_gold_fraction": 0.5,
         },
         "encoder-rl": {"max_k": 2, "questions": 3, "head": {"epochs": 3}},
         "reward": {"generator": str(generator), "max_answer_tokens": 4, "max_passage_tokens": 16},
@@ -61,7 +63,14 @@ def test_bc_then_rl_then_feedback(tmp_path: Path, tiny_model_dir: Path, hotpot_v
     assert main(["run", "--config", str(config)]) == 0
     run = tmp_path / "run"
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["stages"]["encoder-bc"]["status"] == "complete"
+    bc = manifest["stages"]["encoder-bc"]
+    assert bc["status"] == "complete"
+    # Cross-fitting: two fold scorers score the scorer's own questions for the head, and half of
+    # the head's labelled questions come again without their gold passages.
+    assert (run / "encoder-bc" / "scorer-fold0" / "adapter").is_dir()
+    assert (run / "encoder-bc" / "scorer-fold1" / "adapter").is_dir()
+    out = bc["outputs"]
+    assert out["head_training_questions"] > out["head_questions"] + out["scorer_questions"]
     rows = [json.loads(x) for x in (run / "encoder-rl" / "rewards.jsonl").read_text().splitlines()]
     assert {r["k"] for r in rows} == {0, 1, 2}  # every prefix of 3 questions
     assert len(rows) == 9

@@ -30,7 +30,7 @@ from dynrag.core.encoder.settings import EncoderSettings
 from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.loading import ModelConfig, ResolvedModel
 from dynrag.core.parsing import ParseResult, ParseStatus
-from dynrag.core.passages import cut_text
+from dynrag.core.passages import cut_texts
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import bm25_scores
 from dynrag.core.types import Passage, PassageLike, Selection, no_candidates, to_passages
@@ -142,20 +142,20 @@ class EncoderReranker(Reranker):
 
         Passage text is the cross-encoder's to cut (its ``max_length``).
         """
+        limit_q = self.settings.max_query_tokens
         out_q = []
-        for q in queries:
-            cut, was_cut = cut_text(q, self.scorer.truncate, self.settings.max_query_tokens)
+        for cut, was_cut in cut_texts(queries, self.scorer.truncate_many, limit_q):
             if was_cut:
-                logger.warning("query cut to %d tokens", self.settings.max_query_tokens)
+                logger.warning("query cut to %d tokens", limit_q)
             out_q.append(cut)
-        out_items = []
         limit = self.settings.max_title_tokens
+        titles = [p.title for ps in items for p in ps if p.title]
+        cuts = iter(cut_texts(titles, self.scorer.truncate_many, limit))
+        out_items = []
         for ps in items:
             shown = []
             for p in ps:
-                title, was_cut = (p.title, False)
-                if p.title:
-                    title, was_cut = cut_text(p.title, self.scorer.truncate, limit)
+                title, was_cut = next(cuts) if p.title else (p.title, False)
                 shown.append(p.model_copy(update={"title": title}) if was_cut else p)
                 if was_cut:
                     logger.info("title cut to %d tokens", limit)

@@ -60,10 +60,20 @@ def pair_text(title: str | None, text: str) -> str:
     return f"{title}. {text}" if title else text
 
 
+CPU_BATCH_TOKENS = 1536
+"""Padded tokens per forward pass on a CPU: about 10 pairs of 128 tokens. Larger batches are
+slower per pair there (their activations leave the cache; `benchmarks/bench_encoder.py`)."""
+
+GPU_BATCH_TOKENS = 65536
+"""Padded tokens per forward pass on a GPU, where larger batches keep it busy."""
+
+
 class Scorer:
     """Cross-encoder logits and bi-encoder embeddings, in length-sorted batches.
 
-    Thread-safe: one forward pass runs at a time.
+    A batch holds at most ``batch_size`` texts and ``batch_tokens`` padded tokens, so a batch of
+    many queries runs in cache-sized passes on a CPU. Thread-safe: one forward pass runs at a
+    time.
     """
 
     def __init__(
@@ -75,6 +85,7 @@ class Scorer:
         max_length: int = 192,
         embed_max_length: int = 64,
         batch_size: int = 32,
+        batch_tokens: int | None = None,
     ) -> None:
         """Wrap loaded models.
 
@@ -84,7 +95,9 @@ class Scorer:
             tokenizer: Their tokenizer.
             max_length: Tokens of query + passage the cross-encoder reads.
             embed_max_length: Tokens of each text the bi-encoder reads.
-            batch_size: Pairs per forward pass.
+            batch_size: Most texts per forward pass.
+            batch_tokens: Most padded tokens per forward pass (None: `CPU_BATCH_TOKENS` on a
+                CPU, `GPU_BATCH_TOKENS` on a GPU).
         """
         self.cross = cross.eval()
         self.encoder = encoder.eval()
@@ -92,6 +105,8 @@ class Scorer:
         self.max_length = max_length
         self.embed_max_length = embed_max_length
         self.batch_size = batch_size
+        on_gpu = next(cross.parameters()).device.type != "cpu"
+        self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS)
         self._lock = threading.Lock()
 
     @classmethod
@@ -104,6 +119,7 @@ class Scorer:
         max_length: int = 192,
         embed_max_length: int = 64,
         batch_size: int = 32,
+        batch_tokens: int | None = None,
     ) -> Scorer:
         """The base encoder, and the cross-encoder with ``adapter`` merged (None: untrained).
 
@@ -143,6 +159,7 @@ class Scorer:
             max_length=max_length,
             embed_max_length=embed_max_length,
             batch_size=batch_size,
+            batch_tokens=batch_tokens,
         )
 
     @property
@@ -157,13 +174,37 @@ class Scorer:
             return text, False
         return str(self.tokenizer.decode(ids[:max_tokens])), True
 
+    def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[tuple[str, bool]]:
+        """`truncate` for many texts in one tokenizer call."""
+        if not texts:
+            return []
+        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [
+            (text, False)
+            if len(row) <= max_tokens
+            else (str(self.tokenizer.decode(row[:max_tokens])), True)
+            for text, row in zip(texts, ids, strict=True)
+        ]
+
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` (an estimate of the generator's for the token budget)."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Positions grouped longest first, each group within both batch limits."""
         order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches: list[list[int]] = []
+        for i in order:
+            # Longest first: the group's padded width is the length of its first member.
+            if (
+                batches
+                and len(batches[-1]) < self.batch_size
+                and (len(batches[-1]) + 1) * lengths[batches[-1][0]] <= self.batch_tokens
+            ):
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        return batches
 
     @torch.inference_mode()
     def score_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> PairScores:

@@ -3,25 +3,47 @@
 The training questions are split once (seeded): the scorer trains on one part, and the head
 learns on the other, on the scorer's outputs for questions it did not train on (so the head sees
 scores as uncertain as they are at inference); a slice of that part is held back to fit the
-calibration temperature. Writes ``encoder-bc/scorer/`` (sentence-transformers checkpoints, for
-resuming), ``encoder-bc/head.json`` (loss per epoch) and ``encoder-bc/checkpoint/``.
+calibration temperature.
+
+Two options give the head more to learn from:
+
+- ``cross_fit_folds: F`` (cross-fitting): F fold scorers, each trained on all but one F-th of
+  the scorer's questions, score the F-th they did not see; those questions join the head's
+  training set, so the head learns on nearly every training question instead of its own part.
+  The shipped scorer is still the one trained on the whole scorer part.
+- ``no_gold_fraction``: that fraction of the head's questions is added again with its gold
+  passages removed, where the right cut is k = 0 ("nothing here answers it"); real retrieval
+  often returns no answer passage, and labelled multi-hop sets rarely do.
+
+Writes ``encoder-bc/scorer/`` (sentence-transformers checkpoints, for resuming),
+``encoder-bc/scorer-fold<i>/`` with cross-fitting, ``encoder-bc/head.json`` (loss per epoch) and
+``encoder-bc/checkpoint/``.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dynrag.core.encoder.settings import EncoderSettings
+from dynrag.data.examples import QAExample
 from dynrag.training.encoder.settings import HeadTraining, ScorerTraining
 from dynrag.training.rundir import RunDir
 from dynrag.training.stages.base import StageContext, StageSpec, run_stage, write_json
 
-__all__ = ["STAGE", "EncoderBCConfig", "run_encoder_bc", "split_questions"]
+__all__ = [
+    "STAGE",
+    "EncoderBCConfig",
+    "fold_split",
+    "run_encoder_bc",
+    "split_questions",
+    "without_gold",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +62,28 @@ class EncoderBCConfig(BaseModel):
     max_k: int | None = Field(
         default=None, ge=1, description="The model's default max_k (None: the largest gold count)."
     )
+    cross_fit_folds: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Fold scorers whose out-of-fold outputs on the scorer's questions also train the head "
+            "(0 or 1: none; each fold costs about (F-1)/F of the scorer's training time)."
+        ),
+    )
+    no_gold_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=1.0,
+        description="Head questions added again without their gold passages (target k = 0).",
+    )
+
+    @field_validator("cross_fit_folds")
+    @classmethod
+    def _folds(cls, value: int) -> int:
+        if value == 1:
+            msg = "cross_fit_folds: 1 fold has nothing to score; use 0 (off) or at least 2"
+            raise ValueError(msg)
+        return value
 
 
 def split_questions(
@@ -52,6 +96,31 @@ def split_questions(
     scorer, rest = sorted(order[:cut]), order[cut:]
     held = round(len(rest) * calibration)
     return scorer, sorted(rest[held:]), sorted(rest[:held])
+
+
+def fold_split(
+    positions: Sequence[int], folds: int, seed: int
+) -> list[tuple[list[int], list[int]]]:
+    """``(train, held)`` positions of each fold: the held parts are disjoint and cover all."""
+    order = list(positions)
+    random.Random(seed).shuffle(order)
+    parts = [sorted(order[i::folds]) for i in range(folds)]
+    return [
+        (sorted(p for j, part in enumerate(parts) if j != i for p in part), parts[i])
+        for i in range(folds)
+    ]
+
+
+def without_gold(examples: Sequence[QAExample], fraction: float, seed: int) -> list[QAExample]:
+    """Copies of ``fraction`` of the examples that have gold passages, with those removed."""
+    labelled = [ex for ex in examples if ex.gold and len(ex.gold) < len(ex.passages)]
+    count = round(len(labelled) * fraction)
+    out = []
+    for ex in random.Random(seed).sample(labelled, count):
+        gold = set(ex.gold or [])
+        passages = [p for i, p in enumerate(ex.passages) if i not in gold]
+        out.append(ex.model_copy(update={"passages": passages, "gold": []}))
+    return out
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
@@ -86,19 +155,45 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     )
     from dynrag.core.encoder.model import EncoderReranker
 
+    def over(scorer_adapter: Path) -> EncoderReranker:
+        """A fresh head over a trained scorer."""
+        return EncoderReranker.untrained(
+            settings.model.model_copy(),
+            base=settings.scorer.base_model,
+            scorer_adapter=scorer_adapter,
+            device=cfg.device,
+            seed=cfg.seed,
+        )
+
     torch.manual_seed(cfg.seed)
-    reranker = EncoderReranker.untrained(
-        settings.model.model_copy(),
-        base=settings.scorer.base_model,
-        scorer_adapter=adapter,
-        device=cfg.device,
-        seed=cfg.seed,
-    )
+    reranker = over(adapter)
     rest = [examples[i] for i in [*head_idx, *cal_idx]]
     analyses = analyse(reranker, rest)
     m = settings.model.max_items
-    fit = make_batch(analyses[: len(head_idx)], rest[: len(head_idx)], m)
+    fit_examples, fit_analyses = rest[: len(head_idx)], analyses[: len(head_idx)]
     held = make_batch(analyses[len(head_idx) :], rest[len(head_idx) :], m)
+    if settings.no_gold_fraction:
+        extra = without_gold(fit_examples, settings.no_gold_fraction, cfg.seed)
+        fit_examples, fit_analyses = (
+            [*fit_examples, *extra],
+            [*fit_analyses, *analyse(reranker, extra)],
+        )
+    if settings.cross_fit_folds:
+        for fold, (train_pos, held_pos) in enumerate(
+            fold_split(sc_idx, settings.cross_fit_folds, cfg.seed)
+        ):
+            fold_adapter = train_scorer(
+                [examples[i] for i in train_pos],
+                ctx.dir / f"scorer-fold{fold}",
+                scorer_settings,
+                seed=cfg.seed + fold + 1,
+                device=cfg.device,
+            )
+            scored = [examples[i] for i in held_pos]
+            fit_examples = [*fit_examples, *scored]
+            fit_analyses = [*fit_analyses, *analyse(over(fold_adapter), scored)]
+    logger.info("encoder-bc: the head trains on %d questions", len(fit_examples))
+    fit = make_batch(fit_analyses, fit_examples, m)
     history = train_head_bc(reranker, fit, settings.head, seed=cfg.seed)
     reranker.settings.temperature = fit_temperature(reranker, held) if len(held) else 1.0
     max_k = settings.max_k or max(len(ex.gold or []) for ex in examples)
@@ -117,6 +212,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
         "questions": len(examples),
         "scorer_questions": len(sc_idx),
         "head_questions": len(head_idx),
+        "head_training_questions": len(fit_examples),
         "calibration_questions": len(cal_idx),
         "temperature": reranker.settings.temperature,
         "max_k": max_k,

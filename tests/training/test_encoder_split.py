@@ -1,0 +1,56 @@
+"""How encoder-bc divides its questions: the scorer/head split, cross-fitting folds, and the
+gold-free copies that teach the cut k = 0."""
+
+from __future__ import annotations
+
+import pytest
+
+from dynrag.core.types import Passage
+from dynrag.data.examples import QAExample
+from dynrag.training.stages.encoder_bc import (
+    EncoderBCConfig,
+    fold_split,
+    split_questions,
+    without_gold,
+)
+
+
+def test_splits_are_disjoint_and_cover_every_question() -> None:
+    scorer, head, cal = split_questions(100, 0.6, 0.2, seed=0)
+    assert (len(scorer), len(head), len(cal)) == (60, 32, 8)
+    assert sorted([*scorer, *head, *cal]) == list(range(100))
+    assert split_questions(100, 0.6, 0.2, seed=0) == (scorer, head, cal)  # seeded
+
+
+@pytest.mark.parametrize("folds", [2, 3, 5])
+def test_each_fold_scores_what_its_scorer_did_not_train_on(folds: int) -> None:
+    positions = list(range(10, 47))
+    parts = fold_split(positions, folds, seed=1)
+    assert len(parts) == folds
+    held_all = [p for _, held in parts for p in held]
+    assert sorted(held_all) == positions  # every question is scored once, out of fold
+    for train, held in parts:
+        assert not set(train) & set(held)
+        assert sorted([*train, *held]) == positions
+
+
+def test_gold_free_copies_target_no_passage() -> None:
+    passages = [Passage(title=f"t{i}", text=f"passage {i}") for i in range(4)]
+    examples = [
+        QAExample(id=f"q{i}", question="q?", answers=["a"], passages=passages, gold=[0, 2])
+        for i in range(10)
+    ]
+    examples.append(QAExample(id="none", question="q?", answers=["a"], passages=passages, gold=[]))
+    copies = without_gold(examples, 0.3, seed=0)
+    assert len(copies) == 3  # 30% of the 10 labelled questions
+    for copy in copies:
+        assert copy.gold == []
+        assert [p.title for p in copy.passages] == ["t1", "t3"]
+    assert examples[0].gold == [0, 2]  # the originals are untouched
+    assert without_gold(examples, 0.0, seed=0) == []
+
+
+def test_one_fold_is_refused() -> None:
+    with pytest.raises(ValueError, match="use 0 \\(off\\) or at least 2"):
+        EncoderBCConfig(cross_fit_folds=1)
+    assert EncoderBCConfig(cross_fit_folds=0).cross_fit_folds == 0
