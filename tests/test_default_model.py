@@ -13,9 +13,10 @@ from dynrag.eval.metrics import selection_prf
 
 BUNDLED = "dynrag-minilm-cut"
 GENERATIVE = "dynrag-smollm2-135m"
-MIN_SELECTION_F1 = 0.7
-"""The hybrid BM25 + MiniLM top-2 scores 0.745 on the 100 validation questions, and the shipped
-model 0.81 (README, "The default reranker"). This guards against regressions."""
+MIN_SELECTION_F1 = 0.75
+"""The hybrid BM25 + MiniLM top-2 scores 0.745 on the 100 validation questions, the trained
+scorer's own top-2 0.770, and the shipped model 0.88 (README, "The default reranker"). This
+guards against regressions (on questions 51-70, the ones tested, it scores 0.81)."""
 
 
 def test_default_is_the_bundled_encoder_model() -> None:
