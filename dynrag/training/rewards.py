@@ -46,8 +46,19 @@ class RewardTerms(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _every_term(cls, data: Any) -> Any:
-        given = dict(data) if isinstance(data, dict) else {}
-        return {**dict.fromkeys(term_names()), **given}
+        if isinstance(data, RewardTerms):
+            data = data.by_name()
+        if not isinstance(data, dict):
+            msg = f"reward terms must be a mapping of term names to values, got {data!r}"
+            raise ValueError(msg)
+        values: dict[str, float | None] = dict.fromkeys(term_names())
+        for name, value in data.items():
+            try:
+                values[name] = None if value is None else float(value)
+            except (TypeError, ValueError):
+                msg = f"reward term {name!r} must be a number or None, got {value!r}"
+                raise ValueError(msg) from None
+        return values
 
     def by_name(self) -> dict[str, float | None]:
         """Every term's value by name (None where not computed)."""

@@ -31,11 +31,16 @@ MANIFEST = "manifest.json"
 _PACKAGES = ("dynrag", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 
 
-def _hashed_section(section: dict[str, Any]) -> dict[str, Any]:
-    """A config section as hashed: a TRL section's ``trainer`` under its first name, ``extra``.
+def _hashed_section(section: dict[str, Any], cls: Any = None) -> dict[str, Any]:
+    """A config section as hashed, so that older run directories still match.
 
-    So run directories made before the rename still find their stages complete.
+    A TRL section's ``trainer`` is hashed under its first name, ``extra``; the fields its
+    settings class added later (``HASH_OMITS_DEFAULTS``) are left out while they hold the
+    default they were added with. So run directories made before a rename or a new option
+    still find their stages complete.
     """
+    added: dict[str, Any] = getattr(cls, "HASH_OMITS_DEFAULTS", {})
+    section = {k: v for k, v in section.items() if not (k in added and v == added[k])}
     if "trainer" in section and "extra" not in section:
         return {("extra" if k == "trainer" else k): v for k, v in section.items()}
     return section
@@ -138,9 +143,10 @@ class RunDir:
         The sections are the stage's own and those it declares it reads (the registry's
         `StageSpec.hashed_sections`; GRPO scores with the reward settings).
         """
-        from dynrag.training.stages import get_stage
+        from dynrag.training.stages import config_sections, get_stage
 
         spec = get_stage(stage)
+        classes = config_sections()
         cfg = self.config.model_dump(mode="json")
         shared = {k: cfg[k] for k in ("model", "seed", "prompt_format", "max_passage_tokens")}
         shared["max_candidates"] = cfg["max_candidates"]
@@ -150,11 +156,11 @@ class RunDir:
         # Which questions are read (the files themselves are in ``inputs``).
         shared["data"] = {k: data[k] for k in ("limit", "file_limits", "format")}
         key = spec.config_key
-        own = _hashed_section(cfg.get(key, {})) if key else {}
+        own = _hashed_section(cfg.get(key, {}), classes.get(key)) if key else {}
         settings = {"shared": shared, "stage": own, "inputs": inputs}
         for name in spec.hashed_sections():
             if name != key:
-                settings[name] = _hashed_section(cfg[name])
+                settings[name] = _hashed_section(cfg[name], classes.get(name))
         blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -9,11 +9,19 @@ YAML section with it. Unknown keys are errors, so typos do not pass silently.
 from __future__ import annotations
 
 import difflib
+import math
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
     "BCConfig",
@@ -216,44 +224,83 @@ class SampleConfig(_Strict):
     batch_size: int | None = Field(default=None, ge=1, description="Prompts per batch.")
 
 
+def _weight(name: str, value: Any) -> float:
+    """A term's weight as a finite float >= 0 (YAML may give ``1e-2`` as a string).
+
+    Raises:
+        ValueError: anything else.
+    """
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        msg = f"reward.weights.{name} must be a finite number >= 0, got {value!r}"
+        raise ValueError(msg)
+    return number
+
+
 class RewardWeights(BaseModel):
     """Weights of the reward terms by name (`dynrag.training.reward_terms`), each term in [0, 1].
 
-    Every registered term is a field; a term the config does not name keeps its own
-    ``default_weight``. The defaults suit a small generator (SmolLM2-135M): its answers rarely
-    match the gold answer, so exact match and F1 seldom tell samples apart, while the
-    likelihood of the gold answer does (em 0.1, f1 0.2, gold_likelihood 0.6, brevity 0.1). For a
-    large generator (7B+), set em, f1, rouge_l and semantic to 0.2 each, gold_likelihood to 0 and
-    brevity to 0.2, which is the published recipe with a per-sample length term.
+    Every registered term has a weight (``weights.f1``, `items`); a term the config does not
+    name keeps its own ``default_weight``. The defaults suit a small generator (SmolLM2-135M):
+    its answers rarely match the gold answer, so exact match and F1 seldom tell samples apart,
+    while the likelihood of the gold answer does (em 0.1, f1 0.2, gold_likelihood 0.6, brevity
+    0.1). For a large generator (7B+), set em, f1, rouge_l and semantic to 0.2 each,
+    gold_likelihood to 0 and brevity to 0.2, which is the published recipe with a per-sample
+    length term.
     """
 
-    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    model_config = ConfigDict(extra="allow")
 
     @model_validator(mode="before")
     @classmethod
     def _registered_terms(cls, data: Any) -> Any:
         from dynrag.training.reward_terms import term_class, term_names
 
-        given = dict(data) if isinstance(data, dict) else {}
-        if not isinstance(data, (dict, type(None))):
+        if isinstance(data, RewardWeights):
+            data = data.items()
+        if not isinstance(data, dict):
             msg = f"reward.weights must be a mapping of term names to weights, got {data!r}"
             raise ValueError(msg)
         names = term_names()
-        unknown = sorted(set(given) - set(names))
+        unknown = sorted(set(data) - set(names))
         if unknown:
-            msg = f"unknown reward term(s) {', '.join(unknown)}; registered: {', '.join(names)}"
+            known = "; ".join(f"{n} ({term_class(n).description})" for n in names)
+            msg = f"unknown reward term(s) {', '.join(unknown)}; registered: {known}"
             raise ValueError(msg)
-        out: dict[str, float] = {}
-        for name in names:
-            value = given.get(name, term_class(name).default_weight)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                msg = f"reward.weights.{name} must be a number >= 0, got {value!r}"
-                raise ValueError(msg)
-            out[name] = float(value)
+        out = {n: _weight(n, data.get(n, term_class(n).default_weight)) for n in names}
         if sum(out.values()) <= 0:
             msg = "at least one reward weight must be above 0"
             raise ValueError(msg)
         return out
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Set a registered term's weight (checked as at construction)."""
+        from dynrag.training.reward_terms import term_names
+
+        if name not in term_names():
+            msg = f"unknown reward term {name!r}; registered: {', '.join(term_names())}"
+            raise ValueError(msg)
+        super().__setattr__(name, _weight(name, value))
+
+    @model_serializer(mode="plain")
+    def _dump(self) -> dict[str, float]:
+        """The weights as dumped (and hashed): every term but plug-in ones at weight 0.
+
+        A term that is not built in, at weight 0 and with default 0, is left out, so that
+        registering it elsewhere does not change a config's dump or its stages' hashes.
+        """
+        from dynrag.training.reward_terms import BUILTIN_TERMS, term_class
+
+        return {
+            name: weight
+            for name, weight in sorted(self.items().items())
+            if weight or name in BUILTIN_TERMS or term_class(name).default_weight
+        }
 
     def items(self) -> dict[str, float]:
         """Every term's weight, by name."""

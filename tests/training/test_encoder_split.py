@@ -50,6 +50,20 @@ def test_gold_free_copies_target_no_passage() -> None:
     assert without_gold(examples, 0.0, seed=0) == []
 
 
+def test_fold_counts_beyond_the_questions_are_refused() -> None:
+    with pytest.raises(ValueError, match="needs 2 to 3 folds"):
+        fold_split([1, 2, 3], 4, seed=0)
+
+
+def test_out_of_range_gold_is_not_taken_for_gold() -> None:
+    passages = [Passage(text=f"p{i}") for i in range(3)]
+    bad = QAExample(id="b", question="q?", answers=["a"], passages=passages, gold=[7, 7])
+    ok = QAExample(id="o", question="q?", answers=["a"], passages=passages, gold=[1, 1])
+    copies = without_gold([bad, ok], 1.0, seed=0)
+    assert [c.id for c in copies] == ["o#no-gold"]
+    assert [p.text for p in copies[0].passages] == ["p0", "p2"]
+
+
 def test_one_fold_is_refused() -> None:
     with pytest.raises(ValueError, match="use 0 \\(off\\) or at least 2"):
         EncoderBCConfig(cross_fit_folds=1)

@@ -83,8 +83,11 @@ def test_a_registered_term_is_configured_scored_and_stored(toy_term: str, tmp_pa
 def test_an_unregistered_term_is_refused_with_the_registered_names() -> None:
     with pytest.raises(ValueError, match=r"unknown reward term.*title_in_question.*registered: "):
         RewardWeights(title_in_question=1.0)
-    with pytest.raises(ValueError, match=r"reward\.weights\.f1 must be a number >= 0"):
-        RewardWeights(f1=-1)
+    for bad in (-1, float("nan"), float("inf"), "many", None, True):
+        with pytest.raises(ValueError, match=r"reward\.weights\.f1 must be a finite number >= 0"):
+            RewardWeights(f1=bad)
+    with pytest.raises(ValueError, match="a mapping of term names"):
+        RewardConfig.model_validate({"weights": None})
     with pytest.raises(ValueError, match="at least one reward weight"):
         RewardWeights(**OFF)
 
@@ -105,3 +108,38 @@ def test_registering_a_taken_name_is_refused() -> None:
         REWARD_TERMS.register("f1", TitleInQuestion)
     with pytest.raises(ValueError, match="is not registered"):
         REWARD_TERMS.unregister("no_such_term")
+
+
+def test_weights_read_as_yaml_writes_them_and_stay_checked(tmp_path: Path) -> None:
+    config = tmp_path / "train.yaml"
+    config.write_text("reward:\n  weights: {selection: 1e-2, f1: 2}\n")  # YAML: '1e-2' a string
+    weights = load_config(config).reward.weights
+    assert weights.selection == 0.01
+    assert weights.f1 == 2.0
+    weights.em = 1  # assignment is checked and stored as a float
+    assert weights.items()["em"] == 1.0
+    assert isinstance(weights.model_dump()["em"], float)
+    with pytest.raises(ValueError, match="finite number"):
+        weights.em = -0.5
+    with pytest.raises(ValueError, match="unknown reward term"):
+        weights.emm = 1.0
+
+
+def test_a_plugin_term_at_weight_zero_leaves_the_dump_unchanged(toy_term: str) -> None:
+    """So registering a term in one process and not another does not change stage hashes."""
+    REWARD_TERMS.unregister(toy_term)
+    before = RewardWeights().model_dump()
+    REWARD_TERMS.register(toy_term, TitleInQuestion)
+    assert RewardWeights().model_dump() == before
+    assert RewardWeights(**{toy_term: 0.5}).model_dump()[toy_term] == 0.5
+    assert RewardWeights.model_validate(RewardWeights(f1=0.3).model_dump()).f1 == 0.3
+
+
+def test_term_values_are_plain_floats() -> None:
+    import numpy as np
+
+    terms = RewardTerms(f1=np.float32(0.5), em=1)
+    assert type(terms.f1) is float
+    assert json.loads(json.dumps(terms.model_dump()))["f1"] == 0.5
+    with pytest.raises(ValueError, match="must be a number or None"):
+        RewardTerms(f1="high")

@@ -104,6 +104,11 @@ class Scorer:
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.embed_max_length = embed_max_length
+        if batch_size < 1 or (batch_tokens is not None and batch_tokens < 1):
+            msg = (
+                f"batch_size and batch_tokens must be at least 1, got {batch_size}, {batch_tokens}"
+            )
+            raise ValueError(msg)
         self.batch_size = batch_size
         on_gpu = next(cross.parameters()).device.type != "cpu"
         self.batch_tokens = batch_tokens or (GPU_BATCH_TOKENS if on_gpu else CPU_BATCH_TOKENS)

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dynrag.core.registry import LazyRegistry
 from dynrag.training.reward_terms.base import RewardTerm, TermInput
 
-__all__ = ["REWARD_TERMS", "RewardTerm", "TermInput", "term_class", "term_names"]
+__all__ = [
+    "BUILTIN_TERMS",
+    "REWARD_TERMS",
+    "RewardTerm",
+    "TermInput",
+    "term_class",
+    "term_names",
+]
 
 _PKG = "dynrag.training.reward_terms"
 
@@ -30,6 +37,9 @@ REWARD_TERMS: LazyRegistry[type[RewardTerm]] = LazyRegistry(
     },
 )
 """Every reward term by name."""
+
+BUILTIN_TERMS = frozenset(REWARD_TERMS.names())
+"""The terms registered above (always in a config's dump of the weights)."""
 
 
 def term_names() -> list[str]:

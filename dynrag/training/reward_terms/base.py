@@ -47,7 +47,7 @@ class RewardTerm:
     default_weight: ClassVar[float] = 0.0
     """Weight when the config gives none."""
     description: ClassVar[str] = ""
-    """One line for the config reference."""
+    """A few words on what it measures (listed when a config names an unknown term)."""
     needs_answer: ClassVar[bool] = True
     """Whether `score` reads ``TermInput.answer`` (if no weighted term does, none is generated)."""
 

@@ -26,7 +26,7 @@ import logging
 import random
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -52,6 +52,9 @@ class EncoderBCConfig(BaseModel):
     """The ``encoder-bc:`` section."""
 
     model_config = ConfigDict(extra="forbid")
+
+    HASH_OMITS_DEFAULTS: ClassVar[dict[str, Any]] = {"cross_fit_folds": 0, "no_gold_fraction": 0.0}
+    """Options added after runs were made: at these values a stage completed before still is."""
 
     scorer: ScorerTraining = Field(default_factory=ScorerTraining)
     head: HeadTraining = Field(default_factory=HeadTraining)
@@ -101,7 +104,14 @@ def split_questions(
 def fold_split(
     positions: Sequence[int], folds: int, seed: int
 ) -> list[tuple[list[int], list[int]]]:
-    """``(train, held)`` positions of each fold: the held parts are disjoint and cover all."""
+    """``(train, held)`` positions of each fold: the held parts are disjoint and cover all.
+
+    Raises:
+        ValueError: fewer than 2 folds, or more folds than positions.
+    """
+    if not 2 <= folds <= len(positions):
+        msg = f"cross-fitting needs 2 to {len(positions)} folds here, got {folds}"
+        raise ValueError(msg)
     order = list(positions)
     random.Random(seed).shuffle(order)
     parts = [sorted(order[i::folds]) for i in range(folds)]
@@ -113,13 +123,18 @@ def fold_split(
 
 def without_gold(examples: Sequence[QAExample], fraction: float, seed: int) -> list[QAExample]:
     """Copies of ``fraction`` of the examples that have gold passages, with those removed."""
-    labelled = [ex for ex in examples if ex.gold and len(ex.gold) < len(ex.passages)]
+
+    def gold_of(ex: QAExample) -> set[int]:
+        return {g for g in ex.gold or [] if 0 <= g < len(ex.passages)}
+
+    labelled = [ex for ex in examples if 0 < len(gold_of(ex)) < len(ex.passages)]
     count = round(len(labelled) * fraction)
     out = []
     for ex in random.Random(seed).sample(labelled, count):
-        gold = set(ex.gold or [])
+        gold = gold_of(ex)
         passages = [p for i, p in enumerate(ex.passages) if i not in gold]
-        out.append(ex.model_copy(update={"passages": passages, "gold": []}))
+        update = {"id": f"{ex.id}#no-gold", "passages": passages, "gold": []}
+        out.append(ex.model_copy(update=update))
     return out
 
 
