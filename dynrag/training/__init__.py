@@ -7,7 +7,8 @@ Needs the ``train`` extra (``pip install 'dynrag[train]'``); nothing here is imp
 - `RunDir`: the run folder and its manifest (resumable, seeded);
 - the stages (`dynrag.training.stages`, one module each, and their registry): ``bc``,
   ``sample``, ``reward``, ``pairs``, ``dpo``, ``grpo``, ``feedback`` and `run_pipeline`;
-- `RewardScorer` and the reward terms (`dynrag.training.rewards`);
+- `RewardScorer` (`dynrag.training.rewards`) and the reward terms, one module each in
+  `dynrag.training.reward_terms` with its registry `REWARD_TERMS`;
 - `FeedbackRecord`, the schema of in-house feedback logs (`dynrag.training.feedback`).
 """
 
