@@ -44,11 +44,7 @@ def cut_text(text: str, truncate: Truncate, max_tokens: int) -> tuple[str, bool]
     Raises:
         ValueError: ``max_tokens`` below 1.
     """
-    _check(max_tokens)
-    limit = max_tokens * CHARS_PER_TOKEN_BOUND
-    pre_cut = len(text) > limit
-    out, was_cut = truncate(text[:limit] if pre_cut else text, max_tokens)
-    return out, was_cut or pre_cut
+    return cut_texts([text], lambda texts, m: [truncate(t, m) for t in texts], max_tokens)[0]
 
 
 def cut_texts(

@@ -174,10 +174,7 @@ class Scorer:
 
     def truncate(self, text: str, max_tokens: int) -> tuple[str, bool]:
         """``text`` cut to at most ``max_tokens`` tokens, and whether it was cut."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= max_tokens:
-            return text, False
-        return str(self.tokenizer.decode(ids[:max_tokens])), True
+        return self.truncate_many([text], max_tokens)[0]
 
     def truncate_many(self, texts: Sequence[str], max_tokens: int) -> list[tuple[str, bool]]:
         """`truncate` for many texts in one tokenizer call."""

@@ -139,8 +139,6 @@ def without_gold(examples: Sequence[QAExample], fraction: float, seed: int) -> l
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
-    import torch
-
     from dynrag.training.data import load_train_examples
     from dynrag.training.encoder.head import analyse, fit_temperature, make_batch, train_head_bc
     from dynrag.training.encoder.plots import plot_history
@@ -180,8 +178,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
             seed=cfg.seed,
         )
 
-    torch.manual_seed(cfg.seed)
-    reranker = over(adapter)
+    reranker = over(adapter)  # seeded: the head starts the same every run
     rest = [examples[i] for i in [*head_idx, *cal_idx]]
     analyses = analyse(reranker, rest)
     m = settings.model.max_items
