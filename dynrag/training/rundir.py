@@ -9,6 +9,7 @@ from the questions already written).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -31,19 +32,46 @@ MANIFEST = "manifest.json"
 _PACKAGES = ("dynrag", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
 
 
-def _hashed_section(section: dict[str, Any], cls: Any = None) -> dict[str, Any]:
+def _hashed_section(
+    section: dict[str, Any], cls: Any = None, keep: Iterable[str] = ()
+) -> dict[str, Any]:
     """A config section as hashed, so that older run directories still match.
 
     A TRL section's ``trainer`` is hashed under its first name, ``extra``; the fields its
     settings class added later (``HASH_OMITS_DEFAULTS``) are left out while they hold the
-    default they were added with. So run directories made before a rename or a new option
-    still find their stages complete.
+    default they were added with, except those named in ``keep`` (how a version that already
+    had them recorded them). So run directories made before a rename or a new option still
+    find their stages complete.
     """
-    added: dict[str, Any] = getattr(cls, "HASH_OMITS_DEFAULTS", {})
-    section = {k: v for k, v in section.items() if not (k in added and v == added[k])}
+    added = {k: v for k, v in _added_fields(cls).items() if k not in set(keep)}
+    section = _omit_defaults(section, added)
     if "trainer" in section and "extra" not in section:
         return {("extra" if k == "trainer" else k): v for k, v in section.items()}
     return section
+
+
+def _added_fields(cls: Any) -> dict[str, Any]:
+    """A settings class's ``HASH_OMITS_DEFAULTS``: later options and their first defaults."""
+    return dict(getattr(cls, "HASH_OMITS_DEFAULTS", {}))
+
+
+def _omit_defaults(section: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
+    """``section`` without the ``added`` keys at their value; ``a.b`` names a nested key."""
+    out = dict(section)
+    for dotted, default in added.items():
+        *parents, key = dotted.split(".")
+        holder = out
+        for name in parents:
+            inner = holder.get(name)
+            if not isinstance(inner, dict):
+                break
+            copied = dict(inner)  # the caller's section is left as it was
+            holder[name] = copied
+            holder = copied
+        else:
+            if key in holder and holder[key] == default:
+                del holder[key]
+    return out
 
 
 class StageConflictError(RuntimeError):
@@ -143,6 +171,27 @@ class RunDir:
         The sections are the stage's own and those it declares it reads (the registry's
         `StageSpec.hashed_sections`; GRPO scores with the reward settings).
         """
+        return self._hash(stage, inputs, frozenset())
+
+    def settings_hashes(self, stage: str, inputs: dict[str, str]) -> set[str]:
+        """`settings_hash`, and the hashes of the same settings as older versions recorded them.
+
+        A version that had a later option (``HASH_OMITS_DEFAULTS``) recorded it even at its
+        default, so every subset of those options is tried.
+        """
+        from dynrag.training.stages import config_sections, get_stage
+
+        spec = get_stage(stage)
+        classes = config_sections()
+        names = [spec.config_key, *spec.hashed_sections()]
+        added = sorted({f"{n}:{k}" for n in names if n for k in _added_fields(classes.get(n))})
+        subsets = itertools.chain.from_iterable(
+            itertools.combinations(added, r) for r in range(len(added) + 1)
+        )
+        return {self._hash(stage, inputs, frozenset(keep)) for keep in subsets}
+
+    def _hash(self, stage: str, inputs: dict[str, str], keep: frozenset[str]) -> str:
+        """The settings hash with the ``section:option`` names in ``keep`` hashed at default."""
         from dynrag.training.stages import config_sections, get_stage
 
         spec = get_stage(stage)
@@ -155,12 +204,17 @@ class RunDir:
         data = cfg["data"]
         # Which questions are read (the files themselves are in ``inputs``).
         shared["data"] = {k: data[k] for k in ("limit", "file_limits", "format")}
+
+        def section(name: str) -> dict[str, Any]:
+            kept = [k.split(":", 1)[1] for k in keep if k.startswith(f"{name}:")]
+            return _hashed_section(cfg.get(name, {}), classes.get(name), kept)
+
         key = spec.config_key
-        own = _hashed_section(cfg.get(key, {}), classes.get(key)) if key else {}
+        own = section(key) if key else {}
         settings = {"shared": shared, "stage": own, "inputs": inputs}
         for name in spec.hashed_sections():
             if name != key:
-                settings[name] = _hashed_section(cfg[name], classes.get(name))
+                settings[name] = section(name)
         blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -189,7 +243,9 @@ class RunDir:
                 shutil.rmtree(folder)
             entry["status"] = "forced"
             return False
-        accepted = {self.settings_hash(stage, x) for x in (inputs, *also_accept)}
+        accepted: set[str] = set()
+        for x in (inputs, *also_accept):
+            accepted |= self.settings_hashes(stage, x)
         if entry.get("settings") not in accepted:
             msg = (
                 f"stage {stage!r} already completed in {self.path} with other settings or inputs; "

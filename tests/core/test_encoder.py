@@ -150,3 +150,48 @@ def test_batches_keep_both_limits_and_every_position() -> None:
         assert len(batch) <= 8
         assert len(batch) * max(lengths[i] for i in batch) <= 1000
     assert CPU_BATCH_TOKENS >= 10 * 128  # one query of 10 pairs is one pass on a CPU
+
+
+def test_cross_similarities_need_no_bi_encoder(hotpot_val: list[Any], tmp_path: Path) -> None:
+    """``similarities: cross``: one forward pass; the similarities are its pooled segments."""
+    settings = EncoderSettings(max_length=64, max_items=4, similarities="cross")
+    rr = EncoderReranker.untrained(settings, seed=1)
+    assert rr.scorer.encoder is None
+    with pytest.raises(RuntimeError, match="no bi-encoder"):
+        rr.scorer.embed(["a text"])
+    ex = hotpot_val[0]
+    texts = [f"{p['title']}. {p['text']}" for p in ex["passages"]]
+    pairs = rr.scorer.score_pairs([ex["question"]] * len(texts), texts, pooled=True)
+    assert pairs.query_states is not None
+    assert pairs.passage_states is not None
+    # The pooled passage state of pair 0, recomputed from the cross-encoder's last layer.
+    enc = rr.scorer.tokenizer(
+        ex["question"], texts[0], truncation="longest_first", max_length=64, return_tensors="pt"
+    )
+    with torch.inference_mode():
+        last = rr.scorer.cross(**enc, output_hidden_states=True).hidden_states[-1][0]
+    types = enc["token_type_ids"][0].bool()
+    assert torch.allclose(pairs.passage_states[0], last[types].mean(0), atol=1e-4)
+    query_part = ~types
+    query_part[0] = False  # the [CLS]
+    assert torch.allclose(pairs.query_states[0], last[query_part].mean(0), atol=1e-4)
+    # What the head reads: the cosine of the mean query state with each passage.
+    analysis = rr.analyse_batch([ex["question"]], [ex["passages"]])[0]
+    norm = torch.nn.functional.normalize
+    query = norm(pairs.query_states.mean(0), dim=-1)
+    cosine = norm(pairs.passage_states, dim=-1) @ query
+    assert torch.allclose(analysis.features[:, 6], cosine, atol=1e-4)
+    batch = rr.rerank_batch(
+        [e["question"] for e in hotpot_val[:3]], [e["passages"] for e in hotpot_val[:3]]
+    )
+    for e, sel in zip(hotpot_val[:3], batch, strict=True):
+        assert rr.rerank(e["question"], e["passages"]).indices == sel.indices
+    rr.save(tmp_path, scorer_adapter=None)
+    loaded = Reranker.from_pretrained(tmp_path)
+    assert isinstance(loaded, EncoderReranker)
+    assert loaded.scorer.encoder is None
+    assert (
+        loaded.rerank(ex["question"], ex["passages"]).indices
+        == rr.rerank(ex["question"], ex["passages"]).indices
+    )
+    assert EncoderReranker.untrained(EncoderSettings(max_length=64)).scorer.encoder is not None

@@ -25,7 +25,7 @@ import torch
 
 from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
 from dynrag.core.encoder.head import CutHead
-from dynrag.core.encoder.scorer import BASE_MINILM, Scorer, pair_text
+from dynrag.core.encoder.scorer import BASE_MINILM, PairScores, Scorer, pair_text
 from dynrag.core.encoder.settings import EncoderSettings
 from dynrag.core.interface import Reranker, check_batch, check_query
 from dynrag.core.loading import ModelConfig, ResolvedModel
@@ -105,6 +105,7 @@ class EncoderReranker(Reranker):
             device=device,
             max_length=settings.max_length,
             embed_max_length=settings.embed_max_length,
+            bi_encoder=settings.similarities == "bi-encoder",
         )
         torch.manual_seed(seed)
         return cls(scorer, new_head(settings, scorer), settings=settings)
@@ -120,20 +121,44 @@ class EncoderReranker(Reranker):
         queries, items = self._bounded(queries, [to_passages(ps) for ps in passages_per_query])
         pair_q = [q for q, ps in zip(queries, items, strict=True) for _ in ps]
         texts = [pair_text(p.title, p.text) for ps in items for p in ps]
-        pairs = self.scorer.score_pairs(pair_q, texts)
-        embeddings = self.scorer.embed([*queries, *texts])
+        cross = self.settings.similarities == "cross"
+        pairs = self.scorer.score_pairs(
+            pair_q, texts, pooled=cross, pooled_layer=self.settings.similarity_layer
+        )
+        query_emb, passage_emb = self._embeddings(queries, texts, [len(ps) for ps in items], pairs)
         out: list[Analysis] = []
         start = 0
         for qi, (query, ps) in enumerate(zip(queries, items, strict=True)):
             n = len(ps)
             logits = pairs.logits[start : start + n]
             hidden = pairs.hidden[start : start + n]
-            emb = embeddings[len(queries) + start : len(queries) + start + n]
+            emb = passage_emb[start : start + n]
             bm25 = bm25_scores(query, texts[start : start + n])
-            feats = candidate_features(query, ps, logits, bm25, embeddings[qi], emb)
+            feats = candidate_features(query, ps, logits, bm25, query_emb[qi], emb)
             out.append(self._read(ps, logits, feats, hidden))
             start += n
         return out
+
+    def _embeddings(
+        self, queries: Sequence[str], texts: Sequence[str], sizes: Sequence[int], pairs: PairScores
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised query and passage embeddings, by the settings' ``similarities``.
+
+        ``cross``: a passage is its pair's pooled passage tokens; a query is the mean of its
+        pairs' pooled query tokens (each pair's query tokens have read that passage).
+        """
+        normalize = torch.nn.functional.normalize
+        if pairs.query_states is None or pairs.passage_states is None:
+            embeddings = self.scorer.embed([*queries, *texts])
+            return embeddings[: len(queries)], embeddings[len(queries) :]
+        hidden_size = pairs.query_states.shape[1]
+        query_emb = torch.zeros(len(queries), hidden_size)
+        start = 0
+        for qi, n in enumerate(sizes):
+            if n:
+                query_emb[qi] = normalize(pairs.query_states[start : start + n].mean(0), dim=-1)
+            start += n
+        return query_emb, normalize(pairs.passage_states, dim=-1)
 
     def _bounded(
         self, queries: Sequence[str], items: list[list[Passage]]
@@ -331,6 +356,7 @@ def load_encoder(
         max_length=settings.max_length,
         embed_max_length=settings.embed_max_length,
         batch_size=batch_size or 32,
+        bi_encoder=settings.similarities == "bi-encoder",
     )
     head = new_head(settings, scorer)
     from safetensors.torch import load_file

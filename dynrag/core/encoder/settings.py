@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["BASE_MINILM_NAME", "EncoderSettings"]
@@ -17,6 +19,22 @@ class EncoderSettings(BaseModel):
 
     max_length: int = Field(default=192, ge=16, description="Tokens the cross-encoder reads.")
     embed_max_length: int = Field(default=64, ge=8, description="Tokens the bi-encoder reads.")
+    similarities: Literal["bi-encoder", "cross"] = Field(
+        default="bi-encoder",
+        description=(
+            "Where the query-passage and passage-passage similarities come from: the base "
+            "MiniLM as a bi-encoder (a second forward pass over each text's first "
+            "``embed_max_length`` tokens), or the cross-encoder's own last layer, mean-pooled "
+            "over each pair's query and passage tokens (no second pass, no bi-encoder loaded)."
+        ),
+    )
+    similarity_layer: int = Field(
+        default=-1,
+        description=(
+            "With ``similarities: cross``, the layer whose states are pooled: an index into "
+            "the cross-encoder's hidden states (0 the embeddings, -1 the last layer)."
+        ),
+    )
     max_items: int = Field(default=12, ge=1, description="Candidates the head reads (M).")
     max_query_tokens: int = Field(
         default=64, ge=4, description="A longer query is cut (logged), as the server caps it."

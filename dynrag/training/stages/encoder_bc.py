@@ -53,7 +53,12 @@ class EncoderBCConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    HASH_OMITS_DEFAULTS: ClassVar[dict[str, Any]] = {"cross_fit_folds": 0, "no_gold_fraction": 0.0}
+    HASH_OMITS_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "cross_fit_folds": 0,
+        "no_gold_fraction": 0.0,
+        "model.similarities": "bi-encoder",
+        "model.similarity_layer": -1,
+    }
     """Options added after runs were made: at these values a stage completed before still is."""
 
     scorer: ScorerTraining = Field(default_factory=ScorerTraining)
