@@ -19,7 +19,11 @@ dynrag eval --data ../shared/data/hotpotqa/hotpot_dev_distractor_val.json --limi
   --out "$OUT/hotpotqa-val-answers"
 dynrag eval --data ../shared/data/hotpotqa/hotpot_dev_distractor_val.json --no-answers \
   "${RR[@]}" --selectors "$SEL" --out "$OUT/hotpotqa-val"
-# Real retrieval, 0-2 gold passages present: the retrieved file's 50 evaluation questions.
+# Real retrieval, 0-2 gold passages present: the retrieved file's 50 evaluation questions, with
+# the generator's answers (the shipped BC model against the fixed k), then selections only.
+dynrag eval --data data/hotpotqa-retrieved-eval/hotpot_dev_retrieved_eval50.jsonl --reranker "$BC" \
+  --selectors "dynamic,scorer-k:1,2,3,4,scorer-threshold:0.7,hybrid-k:2" \
+  --out "$OUT/hotpotqa-retrieved-answers"
 dynrag eval --data data/hotpotqa-retrieved-eval/hotpot_dev_retrieved_eval50.jsonl --no-answers \
   "${RR[@]}" --selectors "$SEL" --out "$OUT/hotpotqa-retrieved"
 # Held-out multi-hop: 2WikiMultihopQA (2 or 4 gold), MuSiQue (2-4 gold, 20 candidates), and the

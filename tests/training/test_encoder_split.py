@@ -68,3 +68,27 @@ def test_one_fold_is_refused() -> None:
     with pytest.raises(ValueError, match="use 0 \\(off\\) or at least 2"):
         EncoderBCConfig(cross_fit_folds=1)
     assert EncoderBCConfig(cross_fit_folds=0).cross_fit_folds == 0
+
+
+def test_scorer_rows_keep_gold_the_bm25_look_alikes_and_fresh_random_distractors() -> None:
+    from dynrag.training.encoder.scorer import scorer_dataset
+
+    words = ["apple", "banana", "cherry", "grape", "lemon", "mango", "melon", "olive", "pear"]
+    passages = [Passage(id=str(i), title=w, text=f"{w} is a fruit.") for i, w in enumerate(words)]
+    # Passage 8 names the question's words most often: the hard distractor; 0 and 1 are gold.
+    passages[8] = Passage(id="8", title="pear", text="Which fruit is sweet? A sweet sweet fruit.")
+    ex = QAExample(
+        id="q", question="Which fruit is sweet?", answers=["x"], passages=passages, gold=[0, 1]
+    )
+    plain = scorer_dataset([ex], negatives=3, seed=0)
+    assert len(plain) == 1
+    rows = scorer_dataset([ex], negatives=3, seed=0, hard_negatives=1, draws=4)
+    assert len(rows) == 4
+    seen: set[str] = set()
+    for docs, labels in zip(rows["docs"], rows["labels"], strict=True):
+        assert len(docs) == 5  # 2 gold + 3 distractors
+        assert sum(labels) == 2
+        assert any(d.startswith("pear.") for d in docs)  # the hard one, in every copy
+        seen |= {d for d, y in zip(docs, labels, strict=True) if not y}
+    assert len(seen) > 3  # the random ones differ between copies
+    assert scorer_dataset([ex], 3, 0, hard_negatives=1, draws=4)["docs"] == rows["docs"]

@@ -74,26 +74,44 @@ class ListwiseBCELoss(nn.Module):
 
 
 def scorer_dataset(
-    examples: Sequence[QAExample], negatives: int | None = None, seed: int = 0
+    examples: Sequence[QAExample],
+    negatives: int | None = None,
+    seed: int = 0,
+    *,
+    hard_negatives: int = 0,
+    draws: int = 1,
 ) -> Any:
     """A `datasets.Dataset` of ``query``, ``docs`` (``"title. text"``) and 0/1 ``labels``.
 
-    Every gold passage is kept, with at most ``negatives`` distractors drawn at random (seeded)
-    per question (None: all), in the candidates' order.
+    Every gold passage is kept, with at most ``negatives`` distractors per question (None: all),
+    in the candidates' order: the ``hard_negatives`` that BM25 ranks highest for the question,
+    and the rest drawn at random (seeded). Each question appears ``draws`` times, each copy with
+    its own random distractors.
     """
     from datasets import Dataset
+
+    from dynrag.core.presort import bm25_scores
 
     rng = random.Random(seed)
     rows: dict[str, list[Any]] = {"query": [], "docs": [], "labels": []}
     for ex in examples:
         gold = set(ex.gold or [])
+        texts = [pair_text(p.title, p.text) for p in ex.passages]
         others = [i for i in range(len(ex.passages)) if i not in gold]
-        if negatives is not None and len(others) > negatives:
-            others = rng.sample(others, negatives)
-        keep = sorted([*gold, *others])
-        rows["query"].append(ex.question)
-        rows["docs"].append([pair_text(ex.passages[i].title, ex.passages[i].text) for i in keep])
-        rows["labels"].append([int(i in gold) for i in keep])
+        hard: list[int] = []
+        if negatives is not None and hard_negatives and len(others) > negatives:
+            bm25 = bm25_scores(ex.question, texts)
+            ranked = sorted(others, key=lambda i: (-bm25[i], i))
+            hard = ranked[: min(hard_negatives, negatives)]
+        rest = [i for i in others if i not in hard]
+        for _ in range(draws):
+            drawn = rest
+            if negatives is not None and len(hard) + len(rest) > negatives:
+                drawn = rng.sample(rest, negatives - len(hard))
+            keep = sorted([*gold, *hard, *drawn])
+            rows["query"].append(ex.question)
+            rows["docs"].append([texts[i] for i in keep])
+            rows["labels"].append([int(i in gold) for i in keep])
     return Dataset.from_dict(rows)
 
 
@@ -178,7 +196,13 @@ def train_scorer(
     trainer = _Trainer(
         model=model,
         args=args,
-        train_dataset=scorer_dataset(examples, settings.negatives, seed),
+        train_dataset=scorer_dataset(
+            examples,
+            settings.negatives,
+            seed,
+            hard_negatives=settings.hard_negatives,
+            draws=settings.negative_draws,
+        ),
         loss=ListwiseBCELoss(model, settings.pointwise_weight),
     )
     checkpoint = last_complete_checkpoint(output_dir)

@@ -26,6 +26,22 @@ class ScorerTraining(BaseModel):
         ge=1,
         description="Distractors kept per question, drawn at random (None: all); CPU time.",
     )
+    hard_negatives: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Of the ``negatives``, how many are the distractors BM25 ranks highest for the "
+            "question (the look-alikes a cut must reject); the rest are drawn at random."
+        ),
+    )
+    negative_draws: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Copies of each question, each with its own random distractors (the hard ones "
+            "repeat): more distractors seen at the same CPU time per epoch and copy."
+        ),
+    )
     warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
     lora_r: int = Field(default=16, ge=1)
     lora_alpha: int = Field(default=32, ge=1)

@@ -58,6 +58,8 @@ class EncoderBCConfig(BaseModel):
         "no_gold_fraction": 0.0,
         "model.similarities": "bi-encoder",
         "model.similarity_layer": -1,
+        "scorer.hard_negatives": 0,
+        "scorer.negative_draws": 1,
     }
     """Options added after runs were made: at these values a stage completed before still is."""
 
