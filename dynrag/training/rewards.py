@@ -190,10 +190,13 @@ class RewardScorer:
         ``gold_indices``: the labelled gold positions, for the ``selection`` term.
 
         A sample whose output could not be read as a selection (status ``fallback``) gets
-        reward 0 and no answer: writing the format is part of the task.
+        reward 0 and no answer: writing the format is part of the task. When no weighted term
+        reads an answer (`needs_answer`), none is generated and ``answer`` stays None.
         """
         valid = [s for s in samples if s["status"] != "fallback"]
-        answers = self.answers(key, question, passages, [s["indices"] for s in valid])
+        answers: list[str | None] = [None] * len(valid)  # no weighted term reads one: none made
+        if self.needs_answer:
+            answers = list(self.answers(key, question, passages, [s["indices"] for s in valid]))
         by_sel = {tuple(s["indices"]): a for s, a in zip(valid, answers, strict=True)}
         cache: dict[tuple[int, ...], tuple[RewardTerms, float]] = {}
         out = []
@@ -204,7 +207,7 @@ class RewardScorer:
             sel = tuple(s["indices"])
             answer = by_sel[sel]
             if sel not in cache:
-                terms = self.terms(question, passages, sel, answer, golds, gold_indices)
+                terms = self.terms(question, passages, sel, answer or "", golds, gold_indices)
                 cache[sel] = (terms, combine(terms, self.weights))
             terms, reward = cache[sel]
             out.append(ScoredSample(**s, answer=answer, terms=terms, reward=reward))

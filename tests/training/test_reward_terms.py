@@ -75,6 +75,11 @@ def test_a_registered_term_is_configured_scored_and_stored(toy_term: str, tmp_pa
     assert terms.brevity == pytest.approx(1 / 3)
     assert terms.em is None  # weight 0: not computed
     assert combine(terms, reward.weights) == pytest.approx(1.0 * 0.5 + 0.5 / 3)
+    samples = [{"text": "[1], [2]", "indices": [0, 1], "status": "ok"}]
+    scored = scorer.score("q1", "Is Paris bigger than Berlin?", PASSAGES, ["yes"], samples)
+    assert scored[0].answer is None  # no term reads an answer: none was generated
+    assert scorer._generator is None
+    assert scored[0].reward == pytest.approx(combine(terms, reward.weights))
     stored = ScoredSample(text="[1], [2]", indices=[0, 1], status="ok", terms=terms)
     back = ScoredSample.model_validate(json.loads(stored.model_dump_json()))
     assert back.terms.by_name()[toy_term] == pytest.approx(0.5)
