@@ -66,7 +66,10 @@ class RewardTerms(BaseModel):
 
 
 class ScoredSample(BaseModel):
-    """A sampled selection with the generator's answer, its reward terms and reward."""
+    """A sampled selection with its reward terms, its reward and the generator's answer.
+
+    ``answer`` is None when no weighted term reads one, and for a ``fallback`` sample.
+    """
 
     text: str
     indices: list[int]

@@ -176,19 +176,25 @@ class RunDir:
     def settings_hashes(self, stage: str, inputs: dict[str, str]) -> set[str]:
         """`settings_hash`, and the hashes of the same settings as older versions recorded them.
 
-        A version that had a later option (``HASH_OMITS_DEFAULTS``) recorded it even at its
-        default, so every subset of those options is tried.
+        Options are added to ``HASH_OMITS_DEFAULTS`` in the order they appeared. A version that
+        had the first k of them, before they were listed there, recorded those k even at their
+        defaults and had none of the later ones; a version that lists them leaves every one
+        out at its default. So each section is tried with its first k options kept, k = 0..n.
         """
         from dynrag.training.stages import config_sections, get_stage
 
         spec = get_stage(stage)
         classes = config_sections()
-        names = [spec.config_key, *spec.hashed_sections()]
-        added = sorted({f"{n}:{k}" for n in names if n for k in _added_fields(classes.get(n))})
-        subsets = itertools.chain.from_iterable(
-            itertools.combinations(added, r) for r in range(len(added) + 1)
-        )
-        return {self._hash(stage, inputs, frozenset(keep)) for keep in subsets}
+        names = [n for n in dict.fromkeys([spec.config_key, *spec.hashed_sections()]) if n]
+        prefixes = [
+            [[f"{n}:{k}" for k in list(_added_fields(classes.get(n)))[:i]] for i in range(m + 1)]
+            for n in names
+            for m in [len(_added_fields(classes.get(n)))]
+        ]
+        return {
+            self._hash(stage, inputs, frozenset(k for part in combo for k in part))
+            for combo in itertools.product(*prefixes)
+        }
 
     def _hash(self, stage: str, inputs: dict[str, str], keep: frozenset[str]) -> str:
         """The settings hash with the ``section:option`` names in ``keep`` hashed at default."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,10 @@ def test_save_and_load_through_from_pretrained(
     encoder: EncoderReranker, hotpot_val: list[Any], tmp_path: Path
 ) -> None:
     encoder.save(tmp_path, scorer_adapter=None, max_k=3)
+    written = json.loads((tmp_path / "dynrag_config.json").read_text())["encoder"]
+    # options added later are written only when set, so older versions still read the folder
+    assert "similarities" not in written
+    assert "similarity_layer" not in written
     loaded = DynamicReranker.from_pretrained(tmp_path)
     assert isinstance(loaded, EncoderReranker)
     assert loaded.policy.max_k == 3
@@ -194,4 +199,10 @@ def test_cross_similarities_need_no_bi_encoder(hotpot_val: list[Any], tmp_path: 
         loaded.rerank(ex["question"], ex["passages"]).indices
         == rr.rerank(ex["question"], ex["passages"]).indices
     )
+    saved = json.loads((tmp_path / "dynrag_config.json").read_text())["encoder"]
+    assert saved["similarities"] == "cross"
     assert EncoderReranker.untrained(EncoderSettings(max_length=64)).scorer.encoder is not None
+    with pytest.raises(ValueError, match="similarity_layer 7 is not a layer"):
+        EncoderReranker(
+            rr.scorer, rr.head, settings=settings.model_copy(update={"similarity_layer": 7})
+        )

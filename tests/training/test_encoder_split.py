@@ -92,3 +92,13 @@ def test_scorer_rows_keep_gold_the_bm25_look_alikes_and_fresh_random_distractors
         seen |= {d for d, y in zip(docs, labels, strict=True) if not y}
     assert len(seen) > 3  # the random ones differ between copies
     assert scorer_dataset([ex], 3, 0, hard_negatives=1, draws=4)["docs"] == rows["docs"]
+
+
+def test_scorer_distractor_options_must_fit_the_count() -> None:
+    from dynrag.training.encoder.settings import ScorerTraining
+
+    with pytest.raises(ValueError, match="exceeds negatives"):
+        ScorerTraining(negatives=2, hard_negatives=3)
+    with pytest.raises(ValueError, match="need negatives"):
+        ScorerTraining(negatives=None, negative_draws=2)
+    assert ScorerTraining(negatives=4, hard_negatives=4, negative_draws=2).hard_negatives == 4

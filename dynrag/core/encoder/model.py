@@ -81,11 +81,23 @@ class EncoderReranker(Reranker):
         settings: EncoderSettings | None = None,
         policy: SelectionPolicy | None = None,
     ) -> None:
-        """Wrap a loaded scorer and head (see `load_encoder` to read a model folder)."""
+        """Wrap a loaded scorer and head (see `load_encoder` to read a model folder).
+
+        Raises:
+            ValueError: ``similarities: cross`` with a ``similarity_layer`` the scorer lacks.
+        """
         self.scorer = scorer
         self.head = head.eval()
         self.settings = settings or EncoderSettings()
         self.policy = policy or SelectionPolicy()
+        if self.settings.similarities == "cross":
+            layers = int(scorer.cross.config.num_hidden_layers)
+            if not -(layers + 1) <= self.settings.similarity_layer <= layers:
+                msg = (
+                    f"similarity_layer {self.settings.similarity_layer} is not a layer of the "
+                    f"scorer (0 the embeddings, 1..{layers}, or -1 the last)"
+                )
+                raise ValueError(msg)
 
     @classmethod
     def untrained(
@@ -273,9 +285,23 @@ class EncoderReranker(Reranker):
         if scorer_adapter is not None and scorer_adapter.resolve() != (out / SCORER_DIR).resolve():
             shutil.copytree(scorer_adapter, out / SCORER_DIR, dirs_exist_ok=True)
         config.setdefault("base_model", BASE_MINILM)
-        fields = {"kind": "encoder", "encoder": self.settings.model_dump(), **config}
+        # Options at their defaults are left out, so versions without them still read the folder.
+        settings = self.settings.model_dump(exclude=_NEW_AT_DEFAULT & _at_default(self.settings))
+        fields = {"kind": "encoder", "encoder": settings, **config}
         ModelConfig.model_validate(fields).write(out)
         return out
+
+
+_NEW_AT_DEFAULT = {"similarities", "similarity_layer"}
+"""`EncoderSettings` fields added after models were shipped: written only when set."""
+
+
+def _at_default(settings: EncoderSettings) -> set[str]:
+    return {
+        name
+        for name, field in EncoderSettings.model_fields.items()
+        if getattr(settings, name) == field.default
+    }
 
 
 def new_head(settings: EncoderSettings, scorer: Scorer) -> CutHead:

