@@ -171,7 +171,7 @@ class RunDir:
         The sections are the stage's own and those it declares it reads (the registry's
         `StageSpec.hashed_sections`; GRPO scores with the reward settings).
         """
-        return self._hash(stage, inputs, frozenset())
+        return self._hash(stage, inputs, frozenset(), self.config.model_dump(mode="json"))
 
     def settings_hashes(self, stage: str, inputs: dict[str, str]) -> set[str]:
         """`settings_hash`, and the hashes of the same settings as older versions recorded them.
@@ -191,18 +191,20 @@ class RunDir:
             for n in names
             for m in [len(_added_fields(classes.get(n)))]
         ]
+        cfg = self.config.model_dump(mode="json")
         return {
-            self._hash(stage, inputs, frozenset(k for part in combo for k in part))
+            self._hash(stage, inputs, frozenset(k for part in combo for k in part), cfg)
             for combo in itertools.product(*prefixes)
         }
 
-    def _hash(self, stage: str, inputs: dict[str, str], keep: frozenset[str]) -> str:
-        """The settings hash with the ``section:option`` names in ``keep`` hashed at default."""
+    def _hash(
+        self, stage: str, inputs: dict[str, str], keep: frozenset[str], cfg: dict[str, Any]
+    ) -> str:
+        """The hash of the dumped ``cfg``; ``keep``: ``section:option``s hashed at default."""
         from dynrag.training.stages import config_sections, get_stage
 
         spec = get_stage(stage)
         classes = config_sections()
-        cfg = self.config.model_dump(mode="json")
         shared = {k: cfg[k] for k in ("model", "seed", "prompt_format", "max_passage_tokens")}
         shared["max_candidates"] = cfg["max_candidates"]
         if cfg.get("presort") is not None:  # absent before presort existed: old hashes hold

@@ -286,7 +286,7 @@ class EncoderReranker(Reranker):
             shutil.copytree(scorer_adapter, out / SCORER_DIR, dirs_exist_ok=True)
         config.setdefault("base_model", BASE_MINILM)
         # Options at their defaults are left out, so versions without them still read the folder.
-        settings = self.settings.model_dump(exclude=_NEW_AT_DEFAULT & _at_default(self.settings))
+        settings = self.settings.model_dump(exclude=_at_default(self.settings))
         fields = {"kind": "encoder", "encoder": settings, **config}
         ModelConfig.model_validate(fields).write(out)
         return out
@@ -297,11 +297,9 @@ _NEW_AT_DEFAULT = {"similarities", "similarity_layer"}
 
 
 def _at_default(settings: EncoderSettings) -> set[str]:
-    return {
-        name
-        for name, field in EncoderSettings.model_fields.items()
-        if getattr(settings, name) == field.default
-    }
+    """The `_NEW_AT_DEFAULT` fields that ``settings`` leaves at their defaults."""
+    fields = EncoderSettings.model_fields
+    return {name for name in _NEW_AT_DEFAULT if getattr(settings, name) == fields[name].default}
 
 
 def new_head(settings: EncoderSettings, scorer: Scorer) -> CutHead:
