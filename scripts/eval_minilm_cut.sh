@@ -34,3 +34,7 @@ dynrag eval --data data/heldout/musique_heldout.jsonl --no-answers "${RR[@]}" --
   --out "$OUT/musique-heldout"
 dynrag eval --data data/heldout/heldout_multihop.json --no-answers "${RR[@]}" --selectors "$SEL" \
   --out "$OUT/heldout-written"
+# No gold passage at all: the HotpotQA validation questions without their gold paragraphs (the
+# right selection is k = 0; selection F1 is then the share of questions cut to k = 0).
+dynrag eval --data data/heldout/hotpotqa_val_nogold.json --no-answers "${RR[@]}" --selectors "$SEL" \
+  --out "$OUT/hotpotqa-val-nogold"
