@@ -29,7 +29,18 @@ __all__ = ["RunDir", "StageConflictError", "file_sha256", "is_main_process", "re
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
-_PACKAGES = ("dynrag", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "vllm")
+_PACKAGES = (
+    "dynrag",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "sentence-transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "vllm",
+)
 
 
 def _hashed_section(

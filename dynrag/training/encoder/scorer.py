@@ -142,10 +142,14 @@ def train_scorer(
         CrossEncoderTrainer,
         CrossEncoderTrainingArguments,
     )
+    from transformers import set_seed
 
     from dynrag.training.stages.base import last_complete_checkpoint
 
     base = base_minilm_path(settings.base_model)
+    # The classifier and the LoRA matrices are drawn at construction, before the trainer seeds
+    # anything: seed here, so that they do not depend on what ran earlier in the process.
+    set_seed(seed)
     model = CrossEncoder(
         str(base),
         num_labels=1,
