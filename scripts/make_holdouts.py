@@ -1,5 +1,7 @@
-"""Write the 2WikiMultihopQA and MuSiQue held-out splits (every third record of each file),
-and the HotpotQA validation questions without their gold passages.
+"""Write the held-out splits: 2WikiMultihopQA, MuSiQue, and HotpotQA validation without gold.
+
+Every third record of the 2WikiMultihopQA and MuSiQue files, and the HotpotQA validation
+questions without their gold passages.
 
     python scripts/make_holdouts.py
 
