@@ -90,6 +90,7 @@ def test_save_and_load_through_from_pretrained(
     # options added later are written only when set, so older versions still read the folder
     assert "similarities" not in written
     assert "similarity_layer" not in written
+    assert "members" not in written
     loaded = DynamicReranker.from_pretrained(tmp_path)
     assert isinstance(loaded, EncoderReranker)
     assert loaded.policy.max_k == 3
@@ -206,3 +207,49 @@ def test_cross_similarities_need_no_bi_encoder(hotpot_val: list[Any], tmp_path: 
         EncoderReranker(
             rr.scorer, rr.head, settings=settings.model_copy(update={"similarity_layer": 7})
         )
+
+
+def test_an_ensemble_of_heads_saves_loads_and_mixes_its_cuts(
+    hotpot_val: list[Any], tmp_path: Path
+) -> None:
+    """``members: 2``: two heads in one folder; the cut is the mean of their distributions."""
+    from dynrag.core.encoder.head import HeadEnsemble
+
+    settings = EncoderSettings(max_length=64, max_items=4, members=2)
+    rr = EncoderReranker.untrained(settings, seed=1)
+    assert isinstance(rr.head, HeadEnsemble)
+    single = EncoderReranker.untrained(EncoderSettings(max_length=64, max_items=4), seed=1)
+    # member 0 starts as the single head of the same seed, member 1 elsewhere
+    first, second = rr.head.heads()
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), single.head.state_dict().values(), strict=True)
+    )
+    assert not torch.equal(first.embed.weight, second.embed.weight)
+    ex = hotpot_val[0]
+    analysis = rr.analyse_batch([ex["question"]], [ex["passages"]])[0]
+    from dynrag.core.encoder.model import head_inputs
+
+    feats, hidden, mask = head_inputs([(analysis.features, analysis.hidden, analysis.top)], 4)
+    with torch.inference_mode():
+        out = rr.head(feats, hidden, mask)
+        refined = [h.refined(feats, hidden, mask) for h in (first, second)]
+        mean_scores = (refined[0][1] + refined[1][1]) / 2
+        assert torch.allclose(out.scores, mean_scores)
+        probs = [
+            torch.softmax(h.cut_logits(x, sc, mask, out.order), dim=-1)
+            for h, (x, sc) in zip((first, second), refined, strict=True)
+        ]
+        assert torch.allclose(
+            torch.softmax(out.cut_logits, -1), (probs[0] + probs[1]) / 2, atol=1e-6
+        )
+    rr.save(tmp_path, scorer_adapter=None)
+    assert json.loads((tmp_path / "dynrag_config.json").read_text())["encoder"]["members"] == 2
+    loaded = Reranker.from_pretrained(tmp_path)
+    assert isinstance(loaded, EncoderReranker)
+    assert isinstance(loaded.head, HeadEnsemble)
+    a, b = loaded.rerank(ex["question"], ex["passages"]), rr.rerank(ex["question"], ex["passages"])
+    assert a.indices == b.indices
+    assert a.stop_probability == pytest.approx(b.stop_probability, abs=1e-6)
+    with pytest.raises(ValueError, match="at least 2 heads"):
+        HeadEnsemble([first])

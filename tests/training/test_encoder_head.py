@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dynrag.core.encoder.head import CutHead
+from dynrag.core.encoder.head import CutHead, HeadEnsemble
 from dynrag.eval.selectors import largest_gap_k
 from dynrag.training.encoder.head import (
     HeadTraining,
@@ -74,9 +74,10 @@ def _lists(n: int, seed: int) -> ListBatch:
 
 
 class _Holder:
-    def __init__(self) -> None:
+    def __init__(self, members: int = 1) -> None:
         torch.manual_seed(0)
-        self.head = CutHead(16, 8, max_items=6, d_model=32, layers=1)
+        heads = [CutHead(16, 8, max_items=6, d_model=32, layers=1) for _ in range(members)]
+        self.head: CutHead | HeadEnsemble = heads[0] if members == 1 else HeadEnsemble(heads)
 
 
 def test_bc_learns_the_cut_and_calibration_fits() -> None:
@@ -99,4 +100,37 @@ def test_expected_reward_moves_the_cut_towards_the_rewarded_k() -> None:
     known = torch.ones(64, 7, dtype=torch.bool)
     train_head_reward(holder, batch, rewards, known, HeadTraining(epochs=40, learning_rate=3e-3))  # type: ignore[arg-type]
     out = holder.head(batch.features, batch.hidden, batch.mask)
+    assert (out.cut_logits.argmax(1) == 1).float().mean() > 0.9
+
+
+def test_an_ensemble_trains_each_member_as_a_single_head_of_its_seed() -> None:
+    """Member 0 of an ensemble is bit for bit the single head of the same seed; the mixture
+    learns the cut, and the expected reward trains every member's cut stage."""
+    batch = _lists(96, 0)
+    settings = HeadTraining(epochs=30, learning_rate=3e-3)
+    single, ensemble = _Holder(), _Holder(members=3)
+    train_head_bc(single, batch, settings, seed=0)  # type: ignore[arg-type]
+    losses = train_head_bc(ensemble, batch, settings, seed=0)  # type: ignore[arg-type]
+    assert len(losses) == 30
+    assert isinstance(ensemble.head, HeadEnsemble)
+    members = ensemble.head.heads()
+    for a, b in zip(
+        members[0].state_dict().values(), single.head.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b)
+    assert not torch.equal(members[1].embed.weight, members[2].embed.weight)
+    test = _lists(48, 1)
+    out = ensemble.head(test.features, test.hidden, test.mask)
+    assert (out.cut_logits.argmax(1) == test.gold.sum(1).long()).float().mean() > 0.9
+    before = [h.cut_out.weight.clone() for h in members]
+    refine_before = [h.refine_out.weight.clone() for h in members]
+    rewards = torch.zeros(96, 7)
+    rewards[:, 1] = 1.0
+    known = torch.ones(96, 7, dtype=torch.bool)
+    train_head_reward(ensemble, batch, rewards, known, HeadTraining(epochs=20, learning_rate=3e-3))  # type: ignore[arg-type]
+    assert all(not torch.equal(h.cut_out.weight, w) for h, w in zip(members, before, strict=True))
+    assert all(
+        torch.equal(h.refine_out.weight, w) for h, w in zip(members, refine_before, strict=True)
+    )
+    out = ensemble.head(batch.features, batch.hidden, batch.mask)
     assert (out.cut_logits.argmax(1) == 1).float().mean() > 0.9

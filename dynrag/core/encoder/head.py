@@ -9,16 +9,19 @@ design of Choppy and AttnCut, with a reordering step before the cut):
 2. **Cut.** The candidates in the refined order, with position embeddings, attend to each other;
    position ``i`` gives the logit of "cut after ``i + 1``", a pooled token the logit of ``k = 0``.
    A softmax over the ``M + 1`` logits is the distribution over the cut.
+
+`HeadEnsemble` averages several such heads, trained from different initialisations.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["CutHead", "HeadOutput"]
+__all__ = ["CutHead", "Head", "HeadEnsemble", "HeadOutput", "members"]
 
 
 @dataclass
@@ -77,12 +80,25 @@ class CutHead(nn.Module):
 
         Item 0 of each list must be real (an empty list has no cut to choose).
         """
+        x, scores = self.refined(features, hidden, mask)
+        order = torch.argsort(scores.detach(), dim=-1, descending=True, stable=True)
+        cut_logits = self.cut_logits(x, scores, mask, order)
+        return HeadOutput(scores=scores, order=order, cut_logits=cut_logits)
+
+    def refined(
+        self, features: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The refine stage: ``[B, M, D]`` states and ``[B, M]`` scores (masked ones -inf)."""
         pad = ~mask
         x = self.embed(torch.cat([features, self.hidden(hidden)], dim=-1))
         x = self.refine(x, src_key_padding_mask=pad)
         scores = features[..., 0] + self.refine_out(x).squeeze(-1)
-        scores = scores.masked_fill(pad, float("-inf"))
-        order = torch.argsort(scores.detach(), dim=-1, descending=True, stable=True)
+        return x, scores.masked_fill(pad, float("-inf"))
+
+    def cut_logits(
+        self, x: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor, order: torch.Tensor
+    ) -> torch.Tensor:
+        """The cut stage over the refine stage's ``x`` and ``scores`` taken in ``order``."""
         gathered = torch.gather(x, 1, order.unsqueeze(-1).expand_as(x))
         sorted_scores = torch.gather(scores, 1, order)
         sorted_mask = torch.gather(mask, 1, order)
@@ -95,5 +111,58 @@ class CutHead(nn.Module):
         per_position = self.cut_out(y).squeeze(-1).masked_fill(~sorted_mask, float("-inf"))
         weights = sorted_mask.unsqueeze(-1).to(y.dtype)
         pooled = (y * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        cut_logits = torch.cat([self.empty_out(pooled), per_position], dim=-1)
+        return torch.cat([self.empty_out(pooled), per_position], dim=-1)
+
+    def cut_modules(self) -> list[nn.Module]:
+        """The cut stage's modules (trained alone when the order must stay as it is)."""
+        return [self.position, self.cut_in, self.cut, self.cut_out, self.empty_out]
+
+
+class HeadEnsemble(nn.Module):
+    """Independently trained `CutHead`s read as one: a mean order and a mixture of their cuts.
+
+    The refined scores are averaged and give one order; each member's cut stage reads the list
+    in that order (with its own scores) and the cut distribution is the mean of the members'
+    distributions (its log is returned as the logits). Averaging heads trained from different
+    initialisations removes most of the run-to-run spread of a single head at no cost that
+    matters (the heads are tiny beside the scorer).
+    """
+
+    def __init__(self, members: list[CutHead]) -> None:
+        """Wrap at least two heads of the same sizes."""
+        super().__init__()
+        if len(members) < 2:
+            msg = f"an ensemble needs at least 2 heads, got {len(members)}"
+            raise ValueError(msg)
+        self.members = nn.ModuleList(members)
+        self.max_items = members[0].max_items
+
+    def forward(
+        self, features: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor
+    ) -> HeadOutput:
+        """As `CutHead.forward`, for the ensemble."""
+        heads = self.heads()
+        refined = [h.refined(features, hidden, mask) for h in heads]
+        scores = torch.stack([s for _, s in refined]).mean(0)
+        order = torch.argsort(scores.detach(), dim=-1, descending=True, stable=True)
+        logp = torch.stack(
+            [
+                torch.log_softmax(h.cut_logits(x, s, mask, order), dim=-1)
+                for h, (x, s) in zip(heads, refined, strict=True)
+            ]
+        )
+        cut_logits = torch.logsumexp(logp, dim=0) - math.log(len(heads))
         return HeadOutput(scores=scores, order=order, cut_logits=cut_logits)
+
+    def heads(self) -> list[CutHead]:
+        """The members."""
+        return [m for m in self.members if isinstance(m, CutHead)]
+
+
+Head = CutHead | HeadEnsemble
+"""What the encoder family's model holds: one head or an ensemble of heads."""
+
+
+def members(head: Head) -> list[CutHead]:
+    """The heads that are trained one by one: the members of an ensemble, or ``[head]``."""
+    return head.heads() if isinstance(head, HeadEnsemble) else [head]

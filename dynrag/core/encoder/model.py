@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
-from dynrag.core.encoder.head import CutHead
+from dynrag.core.encoder.head import CutHead, Head, HeadEnsemble
 from dynrag.core.encoder.scorer import BASE_MINILM, PairScores, Scorer, pair_text
 from dynrag.core.encoder.settings import EncoderSettings
 from dynrag.core.interface import Reranker, check_batch, check_query
@@ -76,7 +76,7 @@ class EncoderReranker(Reranker):
     def __init__(
         self,
         scorer: Scorer,
-        head: CutHead,
+        head: Head,
         *,
         settings: EncoderSettings | None = None,
         policy: SelectionPolicy | None = None,
@@ -292,7 +292,7 @@ class EncoderReranker(Reranker):
         return out
 
 
-_NEW_AT_DEFAULT = {"similarities", "similarity_layer"}
+_NEW_AT_DEFAULT = {"similarities", "similarity_layer", "members"}
 """`EncoderSettings` fields added after models were shipped: written only when set."""
 
 
@@ -302,17 +302,23 @@ def _at_default(settings: EncoderSettings) -> set[str]:
     return {name for name in _NEW_AT_DEFAULT if getattr(settings, name) == fields[name].default}
 
 
-def new_head(settings: EncoderSettings, scorer: Scorer) -> CutHead:
-    """A freshly initialised head of ``settings``' sizes for ``scorer``'s hidden size."""
-    return CutHead(
-        NUM_FEATURES,
-        int(scorer.cross.config.hidden_size),
-        max_items=settings.max_items,
-        d_model=settings.d_model,
-        heads=settings.heads,
-        layers=settings.layers,
-        hidden_proj=settings.hidden_proj,
-    )
+def new_head(settings: EncoderSettings, scorer: Scorer) -> Head:
+    """A freshly initialised head (or ``members`` of them) of ``settings``' sizes."""
+
+    def one() -> CutHead:
+        return CutHead(
+            NUM_FEATURES,
+            int(scorer.cross.config.hidden_size),
+            max_items=settings.max_items,
+            d_model=settings.d_model,
+            heads=settings.heads,
+            layers=settings.layers,
+            hidden_proj=settings.hidden_proj,
+        )
+
+    if settings.members == 1:
+        return one()
+    return HeadEnsemble([one() for _ in range(settings.members)])
 
 
 def head_inputs(

@@ -45,6 +45,15 @@ class EncoderSettings(BaseModel):
     heads: int = 4
     layers: int = 2
     hidden_proj: int = 16
+    members: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "Heads in the model: more than one is an ensemble of heads trained from different "
+            "initialisations (seeds ``seed`` .. ``seed + members - 1``), whose scores are "
+            "averaged and whose cut distributions are mixed."
+        ),
+    )
     temperature: float = Field(
         default=1.0,
         gt=0,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
+from dynrag.core.encoder.head import Head, members
 from dynrag.core.encoder.model import Analysis, EncoderReranker, head_inputs
 from dynrag.data.examples import QAExample
 from dynrag.training.encoder.settings import HeadTraining
@@ -119,8 +120,8 @@ def best_cut(
     return first
 
 
-def _bc_loss(reranker: EncoderReranker, batch: ListBatch) -> torch.Tensor:
-    out = reranker.head(batch.features, batch.hidden, batch.mask)
+def _bc_loss(head: Head, batch: ListBatch) -> torch.Tensor:
+    out = head(batch.features, batch.hidden, batch.mask)
     scores = out.scores
     safe = torch.where(batch.mask, scores, torch.zeros_like(scores))
     bce = torch.nn.functional.binary_cross_entropy_with_logits(safe, batch.gold, reduction="none")
@@ -138,7 +139,7 @@ def _bc_loss(reranker: EncoderReranker, batch: ListBatch) -> torch.Tensor:
 
 
 def _epochs(
-    reranker: EncoderReranker,
+    head: Head,
     batch: ListBatch,
     settings: HeadTraining,
     loss_fn: object,
@@ -155,13 +156,13 @@ def _epochs(
         optimiser, max_lr=settings.learning_rate, total_steps=max(steps, 1), pct_start=0.1
     )
     history: list[float] = []
-    reranker.head.train()
+    head.train()
     for _ in tqdm(range(settings.epochs), desc=desc, unit="epoch"):
         perm = torch.randperm(len(batch), generator=generator)
         total = 0.0
         for start in range(0, len(batch), settings.batch_size):
             part = batch.take(perm[start : start + settings.batch_size])
-            loss = loss_fn(reranker, part)  # type: ignore[operator]
+            loss = loss_fn(head, part)  # type: ignore[operator]
             optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -169,23 +170,34 @@ def _epochs(
             schedule.step()
             total += float(loss.detach()) * len(part)
         history.append(total / len(batch))
-    reranker.head.eval()
+    head.eval()
     return history
 
 
 def train_head_bc(
     reranker: EncoderReranker, batch: ListBatch, settings: HeadTraining, seed: int = 0
 ) -> list[float]:
-    """Behaviour cloning of the whole head; returns the mean loss per epoch."""
-    torch.manual_seed(seed)
-    params = list(reranker.head.parameters())
-    return _epochs(reranker, batch, settings, _bc_loss, params, "head bc", seed)
+    """Behaviour cloning of the whole head; returns the mean loss per epoch.
+
+    The members of an ensemble are trained one after the other, each on its own order, member
+    ``i`` with seed ``seed + i`` (dropout and shuffling); the loss is their mean.
+    """
+    histories = []
+    heads = members(reranker.head)
+    for i, head in enumerate(heads):
+        torch.manual_seed(seed + i)
+        params = list(head.parameters())
+        desc = "head bc" if len(heads) == 1 else f"head bc {i + 1}/{len(heads)}"
+        histories.append(_epochs(head, batch, settings, _bc_loss, params, desc, seed + i))
+    return [sum(epoch) / len(epoch) for epoch in zip(*histories, strict=True)]
 
 
 def cut_parameters(reranker: EncoderReranker) -> list[torch.nn.Parameter]:
-    """The cut stage's parameters (the refine stage, and so the order, excluded)."""
-    head = reranker.head
-    modules = [head.position, head.cut_in, head.cut, head.cut_out, head.empty_out]
+    """The cut stage's parameters (the refine stage, and so the order, excluded).
+
+    Those of every member of an ensemble: the expected reward is that of their mixture.
+    """
+    modules = [m for head in members(reranker.head) for m in head.cut_modules()]
     return [p for m in modules for p in m.parameters()]
 
 
@@ -216,8 +228,8 @@ def train_head_reward(
     for p in params:
         p.requires_grad_(True)
 
-    def loss_fn(rr: EncoderReranker, part: ListBatch) -> torch.Tensor:
-        out = rr.head(part.features, part.hidden, part.mask)
+    def loss_fn(head: Head, part: ListBatch) -> torch.Tensor:
+        out = head(part.features, part.hidden, part.mask)
         r, ok = rewards[part.rows], known[part.rows]
         p = torch.softmax(out.cut_logits.masked_fill(~ok, float("-inf")), dim=1)
         baseline = (r * ok).sum(1, keepdim=True) / ok.sum(1, keepdim=True).clamp(min=1)
@@ -231,7 +243,7 @@ def train_head_reward(
         return loss
 
     try:
-        return _epochs(reranker, batch, settings, loss_fn, params, "head reward", seed)
+        return _epochs(reranker.head, batch, settings, loss_fn, params, "head reward", seed)
     finally:
         for p in reranker.head.parameters():
             p.requires_grad_(True)
