@@ -60,6 +60,7 @@ class EncoderBCConfig(BaseModel):
         "model.similarity_layer": -1,
         "scorer.hard_negatives": 0,
         "scorer.negative_draws": 1,
+        "model.members": 1,
     }
     """Options added after runs were made: at these values a stage completed before still is."""
 
