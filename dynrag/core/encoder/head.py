@@ -118,6 +118,10 @@ class CutHead(nn.Module):
         return [self.position, self.cut_in, self.cut, self.cut_out, self.empty_out]
 
 
+_FAR = -1e4
+"""A log-probability that stands for a member's impossible cut inside the mixture."""
+
+
 class HeadEnsemble(nn.Module):
     """Independently trained `CutHead`s read as one: a mean order and a mixture of their cuts.
 
@@ -151,7 +155,12 @@ class HeadEnsemble(nn.Module):
                 for h, (x, s) in zip(heads, refined, strict=True)
             ]
         )
-        cut_logits = torch.logsumexp(logp, dim=0) - math.log(len(heads))
+        # Cuts beyond a list are -inf in every member; a logsumexp over only -inf has a NaN
+        # gradient, so they are mixed as a finite stand-in and masked again after.
+        beyond = torch.isinf(logp).all(dim=0)
+        finite = logp.masked_fill(torch.isinf(logp), _FAR)
+        mixed = torch.logsumexp(finite, dim=0) - math.log(len(heads))
+        cut_logits = mixed.masked_fill(beyond, float("-inf"))
         return HeadOutput(scores=scores, order=order, cut_logits=cut_logits)
 
     def heads(self) -> list[CutHead]:
