@@ -5,19 +5,19 @@
 gives ``/tmp/members/head0`` .. ``head<n-1>``: the same scorer, one head each (with the
 ensemble's calibration temperature, which does not move the chosen k). Evaluating them beside
 the ensemble (``dynrag eval --reranker /tmp/members/head0 ...``) shows the spread that a single
-head has from one initialisation to the next, on one scorer, and what the ensemble removes.
+head has from one initialisation to the next, on one scorer.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 from dynrag import Reranker
 from dynrag.core.encoder.head import members
 from dynrag.core.encoder.model import SCORER_DIR, EncoderReranker
+from dynrag.core.loading import ModelConfig
 
 logger = logging.getLogger("split_heads")
 
@@ -32,15 +32,16 @@ def main() -> None:
     model = Reranker.from_pretrained(args.model)
     if not isinstance(model, EncoderReranker) or model.settings.members < 2:
         raise SystemExit(f"{args.model} is not an encoder model with an ensemble of heads")
-    config = json.loads((args.model / "dynrag_config.json").read_text())
+    config = ModelConfig.read(args.model)
+    assert config is not None  # from_pretrained read it
     single = model.settings.model_copy(update={"members": 1})
     for i, head in enumerate(members(model.head)):
         one = EncoderReranker(model.scorer, head, settings=single, policy=model.policy)
         out = one.save(
             args.out / f"head{i}",
             scorer_adapter=args.model / SCORER_DIR,
-            base_model=config.get("base_model"),
-            max_k=config.get("max_k"),
+            base_model=config.base_model,
+            max_k=config.max_k,
         )
         logger.info("head %d -> %s", i, out)
 

@@ -140,7 +140,6 @@ class HeadEnsemble(nn.Module):
             msg = f"an ensemble needs at least 2 heads, got {len(members)}"
             raise ValueError(msg)
         self.members = nn.ModuleList(members)
-        self.max_items = members[0].max_items
 
     def forward(
         self, features: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor
