@@ -16,8 +16,8 @@ from pathlib import Path
 
 from dynrag import Reranker
 from dynrag.core.encoder.head import members
-from dynrag.core.encoder.model import SCORER_DIR, EncoderReranker
-from dynrag.core.loading import ModelConfig
+from dynrag.core.encoder.model import EncoderReranker
+from dynrag.training.encoder.start import save_over_start
 
 logger = logging.getLogger("split_heads")
 
@@ -32,17 +32,10 @@ def main() -> None:
     model = Reranker.from_pretrained(args.model)
     if not isinstance(model, EncoderReranker) or model.settings.members < 2:
         raise SystemExit(f"{args.model} is not an encoder model with an ensemble of heads")
-    config = ModelConfig.read(args.model)
-    assert config is not None  # from_pretrained read it
     single = model.settings.model_copy(update={"members": 1})
     for i, head in enumerate(members(model.head)):
         one = EncoderReranker(model.scorer, head, settings=single, policy=model.policy)
-        out = one.save(
-            args.out / f"head{i}",
-            scorer_adapter=args.model / SCORER_DIR,
-            base_model=config.base_model,
-            max_k=config.max_k,
-        )
+        out = save_over_start(one, args.out / f"head{i}", args.model)
         logger.info("head %d -> %s", i, out)
 
 

@@ -158,8 +158,7 @@ class HeadEnsemble(nn.Module):
         # Cuts beyond a list are -inf in every member; a logsumexp over only -inf has a NaN
         # gradient, so they are mixed as a finite stand-in and masked again after.
         beyond = torch.isinf(logp).all(dim=0)
-        finite = logp.masked_fill(torch.isinf(logp), _FAR)
-        mixed = torch.logsumexp(finite, dim=0) - math.log(len(heads))
+        mixed = torch.logsumexp(logp.clamp(min=_FAR), dim=0) - math.log(len(heads))
         cut_logits = mixed.masked_fill(beyond, float("-inf"))
         return HeadOutput(scores=scores, order=order, cut_logits=cut_logits)
 

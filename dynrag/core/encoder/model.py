@@ -293,7 +293,12 @@ class EncoderReranker(Reranker):
 
 
 _NEW_AT_DEFAULT = {"similarities", "similarity_layer", "members"}
-"""`EncoderSettings` fields added after models were shipped: written only when set."""
+"""`EncoderSettings` fields added after models were shipped: written only when set.
+
+A field added here also goes, as ``model.<field>``, into
+`dynrag.training.stages.encoder_bc.EncoderBCConfig.HASH_OMITS_DEFAULTS`, so that run
+directories made before it still match their hash.
+"""
 
 
 def _at_default(settings: EncoderSettings) -> set[str]:

@@ -62,7 +62,11 @@ class EncoderBCConfig(BaseModel):
         "scorer.negative_draws": 1,
         "model.members": 1,
     }
-    """Options added after runs were made: at these values a stage completed before still is."""
+    """Options added after runs were made: at these values a stage completed before still is.
+
+    The ``model.*`` keys are the `EncoderSettings` fields in
+    ``dynrag.core.encoder.model._NEW_AT_DEFAULT``; a field added to one goes into both.
+    """
 
     scorer: ScorerTraining = Field(default_factory=ScorerTraining)
     head: HeadTraining = Field(default_factory=HeadTraining)
