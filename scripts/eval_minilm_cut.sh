@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The README's result tables for the encoder-family default, on held-out questions only.
 #   bash scripts/eval_minilm_cut.sh [BC_CHECKPOINT] [RL_CHECKPOINT]
-# (defaults: the run directory of configs/minilm-cut.yaml). Reports go to results/minilm-cut/.
+# (defaults: the run directory of configs/minilm-cut.yaml). Reports go to $OUT (default
+# results/minilm-cut/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BC=${1:-runs/minilm-cut/encoder-bc/checkpoint}
 RL=${2:-runs/minilm-cut/encoder-rl/checkpoint}
-OUT=results/minilm-cut
+OUT=${OUT:-results/minilm-cut}
 SEL="dynamic,scorer-k:1,2,3,4,scorer-threshold:0.3,0.5,0.7,scorer-gap,hybrid-k:1,2,all,oracle"
 RR=(--reranker "$RL" --reranker "$BC")
 
