@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's result tables for the encoder-family default, on held-out questions only.
-#   bash scripts/eval_minilm_cut.sh [BC_CHECKPOINT] [RL_CHECKPOINT]
+#   [OUT=DIR] bash scripts/eval_minilm_cut.sh [BC_CHECKPOINT] [RL_CHECKPOINT]
 # (defaults: the run directory of configs/minilm-cut.yaml). Reports go to $OUT (default
 # results/minilm-cut/).
 set -euo pipefail
