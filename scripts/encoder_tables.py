@@ -3,7 +3,9 @@
     python scripts/encoder_tables.py results/minilm-cut
 
 Prints, per report folder: mean k, selection F1 with its 95% interval, context tokens (and
-answer F1 where answers were generated) per selector, and mean k by the number of gold passages.
+answer F1 where answers were generated) per selector, mean k by the number of gold passages, and
+each dynamic selector's paired difference in selection F1 to each baseline (computed from the
+per-question records, so reports written before `dynrag eval` printed it get it too).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from dynrag.eval.report import paired_table
+from dynrag.eval.runner import QuestionRecord, compare
 
 
 def _fmt(x: float | None, d: int = 3) -> str:
@@ -48,8 +53,19 @@ def table(folder: Path) -> str:
         k_rows.append(
             f"| {name} | " + " | ".join(_fmt(sum(d[g]) / len(d[g]), 2) for g in counts) + " |"
         )
+    paired = compare([QuestionRecord.model_validate(r) for r in report["records"]])
+    paired_rows = ["", "paired against each baseline (sel F1):", "", paired_table(paired)]
     return "\n".join(
-        [f"`{report['meta']['command']}`", "", *rows, "", "mean k by gold count:", "", *k_rows]
+        [
+            f"`{report['meta']['command']}`",
+            "",
+            *rows,
+            "",
+            "mean k by gold count:",
+            "",
+            *k_rows,
+            *(paired_rows if paired else []),
+        ]
     )
 
 

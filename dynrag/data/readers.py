@@ -14,12 +14,15 @@ Formats (auto-detected from the first record, or named):
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from dynrag.core.types import Passage
 from dynrag.data.examples import QAExample
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FORMATS", "detect_format", "drop_questions_in", "read_examples"]
 
@@ -81,6 +84,19 @@ def _answers(*values: Any) -> list[str]:
     return list(dict.fromkeys(a for a in answers if a.strip()))
 
 
+def _id(record: dict[str, Any], *fields: str) -> str:
+    """The first of ``fields`` that holds a value ("" when none does: the caller numbers it).
+
+    A null id (119 records of the shared 2WikiMultihopQA file have ``"_id": null``) is no id, not
+    the string "None" that would make those questions share one.
+    """
+    for field in fields:
+        value = record.get(field)
+        if value is not None and str(value).strip():
+            return str(value)
+    return ""
+
+
 def _hotpot(record: dict[str, Any]) -> QAExample:
     gold_titles = {fact[0] for fact in record["supporting_facts"]}
     passages = [
@@ -88,7 +104,7 @@ def _hotpot(record: dict[str, Any]) -> QAExample:
         for title, sentences in record["context"]
     ]
     return QAExample(
-        id=str(record.get("_id", record.get("id", ""))),
+        id=_id(record, "_id", "id"),
         question=record["question"],
         answers=_answers(record["answer"], record.get("answer_aliases")),
         passages=passages,
@@ -99,7 +115,7 @@ def _hotpot(record: dict[str, Any]) -> QAExample:
 def _musique(record: dict[str, Any]) -> QAExample:
     paragraphs = record["paragraphs"]
     return QAExample(
-        id=str(record.get("id", "")),
+        id=_id(record, "id"),
         question=record["question"],
         answers=_answers(record["answer"], record.get("answer_aliases")),
         passages=[Passage(title=p.get("title"), text=p["paragraph_text"]) for p in paragraphs],
@@ -114,7 +130,7 @@ def _ctxs(record: dict[str, Any]) -> QAExample:
         raise ValueError(msg)
     answers = _answers(record.get("answers"), record.get("answer"))
     return QAExample(
-        id=str(record.get("id", record.get("_id", ""))),
+        id=_id(record, "id", "_id"),
         question=record["question"],
         answers=answers,
         passages=[Passage(title=c.get("title"), text=c["text"]) for c in contexts],
@@ -134,6 +150,10 @@ def read_examples(
         format: One of `FORMATS`; detected from the first record when None.
         limit: Read only the first ``limit`` records.
 
+    Every example gets an id unique in the file: a record without one (or with a null one) is
+    named ``<file name>:<line or index>``, and a repeated id gets ``#<file name>:<line>`` appended,
+    with a warning. Caches and paired comparisons key on it.
+
     Raises:
         ValueError: an unknown format, or a malformed record (the file and line are named).
     """
@@ -142,6 +162,7 @@ def read_examples(
         msg = f"unknown format {format!r}; use one of {', '.join(FORMATS)}"
         raise ValueError(msg)
     examples: list[QAExample] = []
+    seen: set[str] = set()
     for number, record in _records(path):
         if limit is not None and len(examples) >= limit:
             break
@@ -154,6 +175,16 @@ def read_examples(
             raise ValueError(msg) from None
         if not example.id:
             example.id = f"{path.name}:{number}"
+        elif example.id in seen:
+            logger.warning(
+                "%s:%s: id %r is used before; this question is %r instead",
+                path,
+                number,
+                example.id,
+                f"{example.id}#{path.name}:{number}",
+            )
+            example.id = f"{example.id}#{path.name}:{number}"
+        seen.add(example.id)
         examples.append(example)
     return examples
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from dynrag.eval.runner import QuestionRecord, SelectorSummary
+from dynrag.eval.runner import PairedComparison, QuestionRecord, SelectorSummary, compare
 
-__all__ = ["markdown_table", "write_report"]
+__all__ = ["markdown_table", "paired_table", "write_report"]
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -54,6 +54,21 @@ def markdown_table(summaries: Sequence[SelectorSummary]) -> str:
             f"{_fmt(lat.get('generate_p50'), 2)}/{_fmt(lat.get('generate_p95'), 2)}",
         ]
         lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(comparisons: Sequence[PairedComparison]) -> str:
+    """Dynamic against each baseline: mean per-question difference, paired 95% interval."""
+    lines = [
+        "| selector | baseline | questions | difference [paired 95% CI] | wins/ties/losses |",
+        "|---|---|---|---|---|",
+    ]
+    for c in comparisons:
+        low, high = c.ci95
+        lines.append(
+            f"| {c.selector} | {c.baseline} | {c.questions} | {c.mean_difference:+.3f} "
+            f"[{low:+.3f}, {high:+.3f}] | {c.wins}/{c.ties}/{c.losses} |"
+        )
     return "\n".join(lines)
 
 
@@ -145,9 +160,11 @@ def write_report(
     """Write report.json (summaries and per-question records), report.md and the plots."""
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(out, records, summaries)
+    paired = compare(records, "sel_f1")
     payload = {
         "meta": meta,
         "summary": {s.selector: s.model_dump(mode="json") for s in summaries},
+        "paired": [c.model_dump(mode="json") for c in paired],
         "records": [r.model_dump(mode="json") for r in records],
         "plots": plots,
     }
@@ -165,6 +182,17 @@ def write_report(
         "the selection (teacher-forced). sel P/R/F1, nDCG: against the gold passages. "
         "95% bootstrap intervals in brackets.",
         "",
+        *(
+            [
+                "Selection F1 of each dynamic selector minus each baseline's, question by "
+                "question (an interval that excludes 0: more than noise).",
+                "",
+                paired_table(paired),
+                "",
+            ]
+            if paired
+            else []
+        ),
         *[f"![{p}]({p})" for p in plots],
         "",
     ]

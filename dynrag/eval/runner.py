@@ -28,7 +28,14 @@ from dynrag.eval.metrics import (
 from dynrag.eval.readers import EvalExample
 from dynrag.eval.selectors import Selector
 
-__all__ = ["GenerationCache", "QuestionRecord", "evaluate", "summarize"]
+__all__ = [
+    "GenerationCache",
+    "PairedComparison",
+    "QuestionRecord",
+    "compare",
+    "evaluate",
+    "summarize",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -238,3 +245,63 @@ def summarize(records: Sequence[QuestionRecord]) -> list[SelectorSummary]:
             summary.latency[f"{kind}_p95"] = percentile(values, 95)
         summaries.append(summary)
     return summaries
+
+
+class PairedComparison(BaseModel):
+    """One dynamic selector against one baseline, question by question.
+
+    The difference is taken on each question both selectors answered, so the interval (a
+    percentile bootstrap over questions, resampled jointly) is far tighter than comparing two
+    separate intervals would suggest, and it says whether "beats the baseline" is more than noise.
+    """
+
+    selector: str
+    baseline: str
+    metric: str
+    questions: int
+    mean_difference: float
+    ci95: tuple[float, float]
+    wins: int
+    ties: int
+    losses: int
+
+
+def compare(records: Sequence[QuestionRecord], metric: str = "sel_f1") -> list[PairedComparison]:
+    """Each ``dynamic*`` selector against every other selector but ``oracle``, on ``metric``.
+
+    Returns nothing where the metric is missing (no gold passages, or selections only for an
+    answer metric).
+    """
+    # Key on (id, how often the selector met that id before): reports written before ids were
+    # made unique (`read_examples`) repeat some, and each selector's records are in data order.
+    values: dict[str, dict[tuple[str, int], float]] = {}
+    seen: Counter[tuple[str, str]] = Counter()
+    for record in records:
+        occurrence = seen[(record.selector, record.id)]
+        seen[(record.selector, record.id)] += 1
+        value = getattr(record, metric)
+        if value is not None:
+            values.setdefault(record.selector, {})[(record.id, occurrence)] = float(value)
+    dynamic = [name for name in values if name.startswith("dynamic")]
+    baselines = [name for name in values if not name.startswith("dynamic") and name != "oracle"]
+    comparisons = []
+    for name in dynamic:
+        for baseline in baselines:
+            shared = [q for q in values[name] if q in values[baseline]]
+            if not shared:
+                continue
+            diffs = [values[name][q] - values[baseline][q] for q in shared]
+            comparisons.append(
+                PairedComparison(
+                    selector=name,
+                    baseline=baseline,
+                    metric=metric,
+                    questions=len(shared),
+                    mean_difference=sum(diffs) / len(diffs),
+                    ci95=bootstrap_ci(diffs),
+                    wins=sum(d > 0 for d in diffs),
+                    ties=sum(d == 0 for d in diffs),
+                    losses=sum(d < 0 for d in diffs),
+                )
+            )
+    return comparisons

@@ -249,5 +249,13 @@ def test_scorer_baselines_and_selections_only(tmp_path: Path) -> None:
             assert r["k"] == 2
             assert by[("scorer-k:1", r["id"])]["selected"] == r["selected"][:1]
     assert (out / "k_by_gold.png").is_file()
+    # dynamic against each baseline, paired by question, from the same records
+    paired = {c["baseline"]: c for c in report["paired"]}
+    assert set(paired) == set(names[1:-1])
+    dyn = {r["id"]: r["sel_f1"] for r in records if r["selector"].startswith("dynamic")}
+    k1 = [dyn[r["id"]] - r["sel_f1"] for r in records if r["selector"] == "scorer-k:1"]
+    assert paired["scorer-k:1"]["mean_difference"] == pytest.approx(sum(k1) / 3)
+    assert paired["scorer-k:1"]["wins"] == sum(d > 0 for d in k1)
+    assert "paired 95% CI" in (out / "report.md").read_text()
     with pytest.raises(SystemExit, match="between 0 and 1"):
         main([*args[:-4], "--selectors", "scorer-threshold:2", "--out", str(out)])

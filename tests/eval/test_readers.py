@@ -76,3 +76,26 @@ def test_nested_and_numeric_answers(tmp_path: Path) -> None:
     row = {"question": "q", "answers": [["a", "b"], ["b", 1999]], "docs": [{"text": "x"}]}
     path.write_text(json.dumps(row) + "\n")
     assert read_examples(path)[0].answers == ["a", "b", "1999"]
+
+
+def test_null_and_repeated_ids_become_unique(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The shared 2WikiMultihopQA file has records with "_id": null; they must not share one id.
+    path = SHARED_DATA / "2wikimultihopqa/2wikimultihopqa_dev_subset.json"
+    raw = json.loads(path.read_text())
+    examples = read_examples(path)
+    assert any(r["_id"] is None for r in raw)
+    assert len({e.id for e in examples}) == len(examples) == len(raw)
+    assert "None" not in {e.id for e in examples}
+    for number, (r, e) in enumerate(zip(raw, examples, strict=True), start=1):
+        assert e.id == (r["_id"] or f"{path.name}:{number}")
+
+    record = {"question": "q?", "answer": "a", "context": [["T", ["t."]]], "supporting_facts": []}
+    rows = [{**record, "_id": "x"}, {**record, "_id": "x"}, {**record, "_id": None}]
+    file = tmp_path / "dup.jsonl"
+    file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level("WARNING", logger="dynrag.data.readers"):
+        ids = [e.id for e in read_examples(file)]
+    assert ids == ["x", "x#dup.jsonl:2", "dup.jsonl:3"]
+    assert "id 'x' is used before" in caplog.text
