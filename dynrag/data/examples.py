@@ -13,7 +13,7 @@ class QAExample(BaseModel):
     """One question with its candidate passages, gold answers and (when known) gold passages."""
 
     id: str
-    """The record's id, or ``file:line`` when it has none."""
+    """The record's id; ``file:line`` when it has none, ``id#file:line`` when it repeats one."""
     question: str
     """The question."""
     answers: list[str]

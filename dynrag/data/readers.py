@@ -151,8 +151,9 @@ def read_examples(
         limit: Read only the first ``limit`` records.
 
     Every example gets an id unique in the file: a record without one (or with a null one) is
-    named ``<file name>:<line or index>``, and a repeated id gets ``#<file name>:<line>`` appended,
-    with a warning. Caches and paired comparisons key on it.
+    named ``<file name>:<line or index>``, and a repeated id gets ``#<file name>:<line>`` appended
+    (one warning per file says how many). Unique within one file only: `dynrag-train` makes the
+    ids of its several training files unique across them.
 
     Raises:
         ValueError: an unknown format, or a malformed record (the file and line are named).
@@ -163,6 +164,7 @@ def read_examples(
         raise ValueError(msg)
     examples: list[QAExample] = []
     seen: set[str] = set()
+    repeated: list[str] = []
     for number, record in _records(path):
         if limit is not None and len(examples) >= limit:
             break
@@ -176,16 +178,19 @@ def read_examples(
         if not example.id:
             example.id = f"{path.name}:{number}"
         elif example.id in seen:
-            logger.warning(
-                "%s:%s: id %r is used before; this question is %r instead",
-                path,
-                number,
-                example.id,
-                f"{example.id}#{path.name}:{number}",
-            )
+            repeated.append(example.id)
             example.id = f"{example.id}#{path.name}:{number}"
         seen.add(example.id)
         examples.append(example)
+    if repeated:
+        logger.warning(
+            "%s: %d records repeat an id used before in the file (first: %r); each is named "
+            "'<id>#%s:<line>' instead",
+            path,
+            len(repeated),
+            repeated[0],
+            path.name,
+        )
     return examples
 
 

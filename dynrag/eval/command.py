@@ -47,8 +47,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dynrag.core.interface import Reranker
     from dynrag.core.loading import cache_dir
     from dynrag.eval.readers import drop_questions_in, read_examples
-    from dynrag.eval.report import markdown_table, write_report
-    from dynrag.eval.runner import GenerationCache, evaluate, summarize
+    from dynrag.eval.report import markdown_table, paired_table, write_report
+    from dynrag.eval.runner import GenerationCache, compare, evaluate, summarize
     from dynrag.eval.selectors import build_selectors
 
     try:
@@ -113,5 +113,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     write_report(args.out, records, summaries, meta)
     print(markdown_table(summaries))
+    if paired := compare(records):
+        print("\nselection F1, dynamic minus each baseline, paired by question:\n")
+        print(paired_table(paired))
     print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'} and plots")
     return 0

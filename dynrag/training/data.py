@@ -42,6 +42,7 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
     them are dropped). A question that also appears in an ``exclude`` file is dropped and
     counted in the log, so an evaluation split cannot leak into training; ``data.limit`` (or the
     file's entry in ``data.file_limits``) then keeps the first that many questions of each file.
+    Ids are unique across the files: one that an earlier file used gets ``#<file>`` appended.
 
     Raises:
         ValueError: no training files, or no example left.
@@ -50,7 +51,8 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
         msg = "data.train names no file; list the training data files in the config"
         raise ValueError(msg)
     out: list[EvalExample] = []
-    dropped = 0
+    dropped = clashes = 0
+    ids: set[str] = set()
     for path in config.data.train:
         if limit is not None and len(out) >= limit:
             break
@@ -64,9 +66,16 @@ def load_train_examples(config: TrainConfig, limit: int | None = None) -> list[E
         kept = [ex for ex in examples if ex.passages]
         if limit is not None:  # presort (MiniLM on CPU) only the questions that are used
             kept = kept[: max(limit - len(out), 0)]
+        for ex in kept:
+            if ex.id in ids:  # another file used it (the reward cache and resumes key on it)
+                ex.id = f"{ex.id}#{path}"
+                clashes += 1
+            ids.add(ex.id)
         out.extend(_presorted(ex, config.presort, config.max_candidates) for ex in kept)
     if dropped:
         logger.info("dropped %d training questions that appear in the exclude files", dropped)
+    if clashes:
+        logger.info("%d questions reuse an id of an earlier file; named '<id>#<file>'", clashes)
     if not out:
         msg = "no training examples left after exclusions"
         raise ValueError(msg)

@@ -98,4 +98,4 @@ def test_null_and_repeated_ids_become_unique(
     with caplog.at_level("WARNING", logger="dynrag.data.readers"):
         ids = [e.id for e in read_examples(file)]
     assert ids == ["x", "x#dup.jsonl:2", "dup.jsonl:3"]
-    assert "id 'x' is used before" in caplog.text
+    assert "1 records repeat an id used before in the file (first: 'x')" in caplog.text

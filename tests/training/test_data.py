@@ -224,3 +224,14 @@ def test_scored_prompts_show_the_presort_scores_and_need_a_presort(tiny_tokenize
     scores = [p.metadata[PRESORT_SCORE_KEY] for p in example.passages]
     for i, (p, s) in enumerate(zip(example.passages, scores, strict=True), start=1):
         assert f"{i}. Topic: {p.title} (score {s:.1f})" in user
+
+
+def test_ids_are_unique_across_training_files(tmp_path: Path) -> None:
+    """The same id in two files (HotpotQA's dev and retrieved files share 33) must not clash."""
+    train = json.loads(HOTPOT_TRAIN.read_text())[:3]
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(json.dumps(train))
+    second.write_text(json.dumps([train[1], {**train[2], "_id": None}]))
+    cfg = TrainConfig(data={"train": [first, second]})
+    ids = [e.id for e in load_train_examples(cfg)]
+    assert ids == [t["_id"] for t in train] + [f"{train[1]['_id']}#{second}", "b.json:2"]
