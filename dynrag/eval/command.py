@@ -48,7 +48,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from dynrag.core.loading import cache_dir
     from dynrag.eval.readers import drop_questions_in, read_examples
     from dynrag.eval.report import markdown_table, paired_table, write_report
-    from dynrag.eval.runner import GenerationCache, compare, evaluate, summarize
+    from dynrag.eval.runner import GenerationCache, evaluate, summarize
     from dynrag.eval.selectors import build_selectors
 
     try:
@@ -111,9 +111,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "selectors": args.selectors,
         "command": "dynrag eval " + shlex.join(args.argv),
     }
-    write_report(args.out, records, summaries, meta)
+    paired = write_report(args.out, records, summaries, meta)
     print(markdown_table(summaries))
-    if paired := compare(records):
+    if paired:
         print("\nselection F1, dynamic minus each baseline, paired by question:\n")
         print(paired_table(paired))
     print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'} and plots")

@@ -156,8 +156,11 @@ def write_report(
     records: Sequence[QuestionRecord],
     summaries: Sequence[SelectorSummary],
     meta: dict[str, Any],
-) -> None:
-    """Write report.json (summaries and per-question records), report.md and the plots."""
+) -> list[PairedComparison]:
+    """Write report.json (summaries and per-question records), report.md and the plots.
+
+    Returns the paired comparisons it wrote (`compare` on selection F1).
+    """
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(out, records, summaries)
     paired = compare(records, "sel_f1")
@@ -197,3 +200,4 @@ def write_report(
         "",
     ]
     (out / "report.md").write_text("\n".join(lines), encoding="utf-8")
+    return paired
