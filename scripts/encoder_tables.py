@@ -1,22 +1,26 @@
 """The README's result tables for the encoder default, from `dynrag eval` reports.
 
-    python scripts/encoder_tables.py results/minilm-cut
+    python scripts/encoder_tables.py results/minilm-cut [--against results/OTHER]
 
 Prints, per report folder: mean k, selection F1 with its 95% interval, context tokens (and
 answer F1 where answers were generated) per selector, mean k by the number of gold passages, and
 each dynamic selector's paired difference in selection F1 to each baseline (computed from the
 per-question records, so reports written before `dynrag eval` printed it get it too).
+
+With `--against OTHER`, each dynamic selector is also paired with the selector of the same name
+in OTHER's report of the same folder name (another model on the same questions): the records
+are paired by position, and every pair must hold the same question.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 from dynrag.eval.report import paired_table
-from dynrag.eval.runner import QuestionRecord, compare
+from dynrag.eval.runner import PairedComparison, QuestionRecord, compare
 
 
 def _fmt(x: float | None, d: int = 3) -> str:
@@ -69,11 +73,49 @@ def table(folder: Path) -> str:
     )
 
 
+def _records(folder: Path) -> list[QuestionRecord]:
+    report = json.loads((folder / "report.json").read_text())
+    return [QuestionRecord.model_validate(r) for r in report["records"]]
+
+
+def against(folder: Path, other: Path) -> list[PairedComparison]:
+    """Each dynamic selector of ``folder`` against the one of the same name in ``other``.
+
+    The other report's selector is named ``against:<name>``. Records are paired by position
+    (both reports read the same data file in order), so ids need not match; a pair that holds
+    two different questions is an error.
+    """
+    mine, theirs = _records(folder), _records(other)
+    comparisons: list[PairedComparison] = []
+    names = dict.fromkeys(r.selector for r in mine if r.selector.startswith("dynamic"))
+    for name in names:
+        a = [r for r in mine if r.selector == name]
+        b = [r for r in theirs if r.selector == name]
+        if not b:
+            continue
+        if [r.question for r in a] != [r.question for r in b]:
+            raise ValueError(f"{folder} and {other} hold other questions for {name}")
+        paired = [
+            r.model_copy(update={"selector": f"against:{name}", "id": m.id})
+            for m, r in zip(a, b, strict=True)
+        ]
+        comparisons += [c for c in compare(a + paired) if c.baseline == f"against:{name}"]
+    return comparisons
+
+
 def main() -> None:
     """Print the tables of every report under the folder given."""
-    root = Path(sys.argv[1])
-    for folder in sorted(p.parent for p in root.glob("*/report.json")):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("root", type=Path, help="a folder of `dynrag eval` report folders")
+    parser.add_argument(
+        "--against", type=Path, help="pair each dynamic selector with this folder's, by name"
+    )
+    args = parser.parse_args()
+    for folder in sorted(p.parent for p in args.root.glob("*/report.json")):
         print(f"### {folder.name}\n\n{table(folder)}\n")
+        if args.against and (args.against / folder.name / "report.json").exists():
+            paired = against(folder, args.against / folder.name)
+            print(f"against {args.against / folder.name} (sel F1):\n\n{paired_table(paired)}\n")
 
 
 if __name__ == "__main__":
