@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from dynrag import Reranker
+from dynrag.core.constants import DEFAULT_MODEL, GENERATIVE_MODEL
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -118,8 +119,8 @@ child's."""
 def main() -> None:
     """Run the four measurements and print the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="dynrag-minilm-cut")
-    parser.add_argument("--llm", default="dynrag-smollm2-135m")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--llm", default=GENERATIVE_MODEL)
     parser.add_argument("--queries", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds (median taken)")
     args = parser.parse_args()

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from dynrag import DynamicReranker
+from dynrag.core.constants import DEFAULT_GENERATOR
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -56,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="smollm2-135m-instruct")
+    parser.add_argument("--model", default=DEFAULT_GENERATOR)
     parser.add_argument("--queries", type=int, default=8)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 20])
     parser.add_argument("--batch-size", type=int, default=8, help="rerank_batch's batch size")

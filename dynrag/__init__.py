@@ -1,13 +1,16 @@
 """dynrag: dynamic reranking for retrieval-augmented generation.
 
-An LLM reads a query and the retrieved passages and writes the ids of the passages the generator
-needs, best first, stopping when they suffice: it chooses the order and the number k per query.
+A reranker reads a query and the retrieved passages and returns the passages the generator needs,
+best first, stopping when they suffice: it chooses the order and the number k per query. The model
+is, by default, a cross-encoder with a listwise head that learns where to cut
+(``dynrag-minilm-cut``), or, as in the DynamicRAG paper, an LLM that writes the chosen ids.
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
 from dynrag.core import (
     DynamicReranker,
+    GenerativeReranker,
     Passage,
     Reranker,
     Selection,
@@ -23,6 +26,7 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "DynamicReranker",
+    "GenerativeReranker",
     "Passage",
     "Reranker",
     "Selection",

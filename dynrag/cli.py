@@ -9,14 +9,21 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from dynrag.core.loading import DEFAULT_GENERATOR, DEFAULT_MODEL
-from dynrag.core.presort import PRESORT_METHODS
+from dynrag.core.constants import DEFAULT_GENERATOR, DEFAULT_MODEL
 from dynrag.demo import cmd_demo
 from dynrag.eval.command import cmd_eval, model_labels
+from dynrag.model_options import (
+    NON_NEGATIVE,
+    POSITIVE,
+    OneLineParser,
+    add_model_args,
+    check_policy,
+    load_reranker,
+)
 
 __all__ = [
     "build_parser",
@@ -29,127 +36,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("dynrag.cli")
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose usage errors are one line naming what to fix."""
-
-    def error(self, message: str) -> Any:
-        """Exit with status 2 and one line (argparse prints the whole usage first)."""
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _count(minimum: int) -> Callable[[str], int]:
-    """An argparse type: an integer of at least ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-_NON_NEGATIVE = _count(0)
-_POSITIVE = _count(1)
-
-
-def _add_model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="folder, bundled name or hub id")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: auto)")
-    parser.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: auto)")
-    parser.add_argument(
-        "--batch-size",
-        type=_POSITIVE,
-        default=None,
-        help="prompts per batch (default: 8 GPU, 1 CPU)",
-    )
-    parser.add_argument("--min-k", type=_NON_NEGATIVE, default=0, help="select at least this many")
-    parser.add_argument(
-        "--max-k",
-        type=_NON_NEGATIVE,
-        default=None,
-        help="select at most this many (default: the model's)",
-    )
-    parser.add_argument(
-        "--no-empty", action="store_true", help="never select nothing (the model cannot say None)"
-    )
-    parser.add_argument(
-        "--window-size", type=_count(2), default=None, help="candidates shown at once"
-    )
-    parser.add_argument(
-        "--max-passage-tokens",
-        type=_POSITIVE,
-        default=None,
-        help="cut each passage to this many tokens (default: the model's limit, else 256)",
-    )
-    parser.add_argument(
-        "--presort",
-        choices=[*PRESORT_METHODS, "none"],
-        default=None,
-        help="order candidates before the model reads them (default: as the model was trained)",
-    )
-
-
-def _check_bounds(args: argparse.Namespace) -> None:
-    """Check ``--min-k`` against ``--max-k``, or against the model's own ``max_k``.
-
-    The model's ``max_k`` is read from its ``dynrag_config.json``, before any weight is loaded;
-    a failure is one line.
-    """
-    if args.max_k is not None:
-        if args.min_k > args.max_k:
-            raise SystemExit(f"--min-k {args.min_k} is larger than --max-k {args.max_k}")
-        if args.no_empty and args.max_k == 0:
-            raise SystemExit("--no-empty with --max-k 0 leaves nothing to select")
-        return
-    if args.model.startswith(("http://", "https://")):
-        return
-    from dynrag.core.loading import resolve_model
-
-    try:
-        model_max_k = resolve_model(args.model).config.max_k
-    except (OSError, ValueError) as err:
-        raise SystemExit(_load_error(args.model, err)) from None
-    if model_max_k is not None and args.min_k > model_max_k:
-        msg = (
-            f"--min-k {args.min_k} is larger than the model's own max_k ({model_max_k}); "
-            f"lower --min-k or raise the cap with --max-k"
-        )
-        raise SystemExit(msg)
-
-
-def _load_error(model: str, err: BaseException) -> str:
-    """One line for a model that cannot be loaded (hub errors run to many lines)."""
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return f"cannot load model {model!r}: {first}"
-
-
-def _load(args: argparse.Namespace) -> Any:
-    """The reranker the command line names; a model that cannot be loaded is one line."""
-    from dynrag.core.interface import Reranker
-
-    # Unset options fall back to the model's dynrag_config.json (its max_k, passage limit,
-    # presort), so the CLI runs a trained model as it was trained.
-    options: dict[str, Any] = {"min_k": args.min_k, "allow_empty": not args.no_empty}
-    if args.max_k is not None:
-        options["max_k"] = args.max_k
-    if args.max_passage_tokens is not None:
-        options["max_passage_tokens"] = args.max_passage_tokens
-    if args.presort is not None:
-        options["presort"] = None if args.presort == "none" else args.presort
-    given = {"device": args.device, "dtype": args.dtype, "batch_size": args.batch_size}
-    given["window_size"] = args.window_size
-    # Only what was given: each model family takes the options that apply to it.
-    options.update({k: v for k, v in given.items() if v is not None})
-    try:
-        return Reranker.from_pretrained(args.model, **options)
-    except OSError as err:  # unreachable hub, missing files: not a traceback
-        raise SystemExit(_load_error(args.model, err)) from None
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -212,8 +98,8 @@ def cmd_rerank(args: argparse.Namespace) -> int:
 
     rows = list(_read_jsonl(args.input))
     parsed = [_query_and_passages(args.input, n, r) for n, r in rows]
-    _check_bounds(args)
-    reranker = _load(args)
+    check_policy(args)
+    reranker = load_reranker(args)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
         prefix=f".{args.output.name}.", suffix=".part", dir=args.output.parent
@@ -266,9 +152,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit("dynrag serve needs uvicorn: pip install 'dynrag[serve]'") from None
     from dynrag.serve.app import create_app
 
-    _check_bounds(args)
+    check_policy(args)
     app = create_app(
-        _load(args),
+        load_reranker(args),
         max_body_bytes=args.max_body_bytes,
         max_documents=args.max_documents,
         max_query_chars=args.max_query_chars,
@@ -280,21 +166,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``dynrag``."""
-    parser = _Parser(
+    parser = OneLineParser(
         prog="dynrag", description="Dynamic reranking for retrieval-augmented generation."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     rerank = sub.add_parser("rerank", help="rerank the passages of each line of a JSONL file")
     rerank.add_argument("--input", type=Path, required=True, help="JSONL: {query, passages}")
     rerank.add_argument("--output", type=Path, required=True, help="JSONL with a selection each")
-    _add_model_args(rerank)
+    add_model_args(rerank)
     rerank.set_defaults(func=cmd_rerank)
 
     demo = sub.add_parser("demo", help="rerank a few real multi-hop questions and show the result")
-    demo.add_argument("--limit", type=_POSITIVE, default=None, help="only the first N questions")
-    _add_model_args(demo)
+    demo.add_argument("--limit", type=POSITIVE, default=None, help="only the first N questions")
+    add_model_args(demo)
     demo.set_defaults(func=cmd_demo)
 
     ev = sub.add_parser("eval", help="compare dynamic k with fixed-k baselines on a QA file")
@@ -325,9 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="dynamic,all,first-k:2,embed-k:1,2,3,5,bm25-k:2,oracle",
         help="comma-separated selectors (see dynrag.eval.selectors)",
     )
-    ev.add_argument(
-        "--max-k", type=_NON_NEGATIVE, default=None, help="cap the dynamic selectors' k"
-    )
+    ev.add_argument("--max-k", type=NON_NEGATIVE, default=None, help="cap the dynamic selectors' k")
     ev.add_argument("--max-new-tokens", type=int, default=32, help="answer length cap")
     ev.add_argument("--no-cache", action="store_true", help="do not reuse cached generations")
     ev.add_argument(
@@ -343,15 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the reranker over HTTP (POST /v1/rerank)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--max-body-bytes", type=_POSITIVE, default=2_000_000)
-    serve.add_argument("--max-documents", type=_POSITIVE, default=200)
+    serve.add_argument("--max-body-bytes", type=POSITIVE, default=2_000_000)
+    serve.add_argument("--max-documents", type=POSITIVE, default=200)
     serve.add_argument(
-        "--max-query-chars", type=_POSITIVE, default=4_000, help="longer queries get 422"
+        "--max-query-chars", type=POSITIVE, default=4_000, help="longer queries get 422"
     )
     serve.add_argument(
-        "--max-title-chars", type=_POSITIVE, default=1_000, help="longer titles get 422"
+        "--max-title-chars", type=POSITIVE, default=1_000, help="longer titles get 422"
     )
-    _add_model_args(serve)
+    add_model_args(serve)
     serve.set_defaults(func=cmd_serve)
     return parser
 

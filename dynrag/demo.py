@@ -8,6 +8,8 @@ import time
 from importlib import resources
 from typing import Any
 
+from dynrag.model_options import check_policy, load_reranker
+
 __all__ = ["cmd_demo"]
 
 
@@ -19,13 +21,11 @@ def _demo_records(limit: int | None) -> list[dict[str, Any]]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Rerank a few real multi-hop questions and show what the model chose against the gold."""
-    from dynrag.cli import _check_bounds, _load
-
     records = _demo_records(args.limit)
-    _check_bounds(args)
+    check_policy(args)
     print(f"dynrag demo: model {args.model!r} on {len(records)} real multi-hop questions")
     start = time.perf_counter()
-    reranker = _load(args)
+    reranker = load_reranker(args)
     print(f"model loaded in {time.perf_counter() - start:.1f} s\n")
     hits = picked = gold_total = 0
     for number, record in enumerate(records, start=1):
@@ -41,7 +41,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         gold_ids = ", ".join(f"[{i + 1}]" for i in sorted(gold))
         print(f"  chosen: {chosen_ids}  (k={sel.k}, status={sel.status.value})")
         print(f"  gold:   {gold_ids}")
-        print(f"  model wrote {sel.raw_output!r} in {sel.rerank_seconds:.1f} s{_read_as(sel)}")
+        said = f"wrote {sel.raw_output!r}" if sel.raw_output else "; ".join(sel.notes)
+        print(f"  model {said} in {sel.rerank_seconds:.1f} s{_read_as(sel)}")
         print(f"  why k={sel.k}: {_why(sel)}\n")
         hits += len(gold & set(sel.indices))
         picked += sel.k

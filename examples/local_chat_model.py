@@ -13,13 +13,13 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
-from dynrag.core.generator import AnswerGenerator
+from dynrag.core.generative.answer_lm import AnswerGenerator
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
 
 class LocalChatModel(BaseChatModel):
-    """Greedy chat completions from a local causal LM through `dynrag.core.generator`."""
+    """Greedy chat completions from a local causal LM through `dynrag.core.generative.answer_lm`."""
 
     model: str = "smollm2-135m-instruct"
     max_new_tokens: int = 48

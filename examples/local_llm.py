@@ -16,11 +16,11 @@ from llama_index.core.llms import (
 )
 from llama_index.core.llms.callbacks import llm_completion_callback
 
-from dynrag.core.generator import AnswerGenerator
+from dynrag.core.generative.answer_lm import AnswerGenerator
 
 
 class LocalLLM(CustomLLM):
-    """Greedy completions from a local causal LM through `dynrag.core.generator`."""
+    """Greedy completions from a local causal LM through `dynrag.core.generative.answer_lm`."""
 
     model: str = "smollm2-135m-instruct"
     max_new_tokens: int = 48

@@ -10,18 +10,21 @@ from langchain_core.callbacks import AsyncCallbackManager, CallbackManager, Call
 from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
+from dynrag.core.constants import DEFAULT_MODEL
 from dynrag.core.interface import Reranker
-from dynrag.core.loading import DEFAULT_MODEL
-from dynrag.core.policy import SelectionPolicy
+from dynrag.core.policy import PolicyOptions
 from dynrag.core.types import Passage, Selection
 
 
-class DynamicRAGRerank(BaseDocumentCompressor):
+class DynamicRAGRerank(PolicyOptions, BaseDocumentCompressor):
     """Reorders retrieved documents and keeps only those the dynamic reranker chooses.
 
     The model reads the query and every document and writes the ids of the documents needed,
     best first: both the order and the number k come from the model, bounded by
     ``min_k``/``max_k``.
+
+    The policy options (``min_k``, ``max_k``, ``allow_empty``, ``fallback_k``, ``token_budget``)
+    are `dynrag.core.policy.PolicyFields`; those left unset take the reranker's own.
 
     Returned documents are copies (metadata deep-copied) with ``relevance_score`` (the reciprocal
     rank ``1 / dynrag_rank``), ``dynrag_rank`` (1 = best) and ``dynrag_k`` (how many were kept)
@@ -45,19 +48,6 @@ class DynamicRAGRerank(BaseDocumentCompressor):
     """A loaded reranker to share; built from ``model`` when not given."""
     model: str = DEFAULT_MODEL
     """Model folder, bundled name or Hugging Face id the reranker is loaded from."""
-    min_k: int = Field(default=0, ge=0)
-    """Keep at least this many documents (unset: the reranker's own ``policy.min_k``)."""
-    max_k: int | None = Field(default=None, ge=0)
-    """Keep at most this many documents (unset: the reranker's own, e.g. a trained model's
-    ``max_k``; None: the model decides)."""
-    allow_empty: bool = True
-    """Whether the model may keep no document at all (unset: the reranker's own)."""
-    fallback_k: int | None = Field(default=None, ge=0)
-    """On unusable model output keep this many documents in retrieval order (None: all, within
-    ``max_k``; unset: the reranker's own)."""
-    token_budget: int | None = Field(default=None, ge=1)
-    """Cut the kept documents' tail until they total at most this many tokens (unset: the
-    reranker's own)."""
     title_key: str = "title"
     """Metadata key holding a document's title, shown to the model."""
     device: str | None = None
@@ -67,26 +57,14 @@ class DynamicRAGRerank(BaseDocumentCompressor):
 
     @model_validator(mode="after")
     def _build_reranker(self) -> DynamicRAGRerank:
-        SelectionPolicy.model_validate(self, from_attributes=True)  # bad bounds: before loading
         if self.reranker is None:
             self.reranker = Reranker.from_pretrained(
                 self.model, device=self.device, dtype=self.dtype
             )
         elif "model" not in self.model_fields_set and self.reranker.name_or_path:
             self.model = self.reranker.name_or_path
-        given = {
-            n: getattr(self, n) for n in SelectionPolicy.model_fields if n in self.model_fields_set
-        }
-        # Options left unset inherit the reranker's own policy; the whole is checked once, here.
-        policy = SelectionPolicy.model_validate(self.reranker.policy.fill_unset(given))
-        for name in SelectionPolicy.model_fields:
-            self.__dict__[name] = getattr(policy, name)  # not marked as set by the caller
+        self.adopt_policy(self.reranker.policy, self.model_fields_set)
         return self
-
-    @property
-    def policy(self) -> SelectionPolicy:
-        """The selection policy built from this compressor's fields."""
-        return SelectionPolicy.model_validate(self, from_attributes=True)
 
     def _passages(self, documents: Sequence[Document]) -> list[Passage]:
         passages = []

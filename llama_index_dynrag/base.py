@@ -7,16 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr, model_validator
+from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
 from llama_index.core.instrumentation import get_dispatcher
 from llama_index.core.instrumentation.events.rerank import ReRankEndEvent, ReRankStartEvent
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
+from dynrag.core.constants import DEFAULT_MODEL
 from dynrag.core.interface import Reranker
-from dynrag.core.loading import DEFAULT_MODEL
-from dynrag.core.policy import SelectionPolicy
+from dynrag.core.policy import PolicyOptions
 from dynrag.core.types import Passage, Selection
 
 dispatcher = get_dispatcher(__name__)
@@ -25,11 +25,14 @@ ADDED_METADATA_KEYS = ("retrieval_score", "dynrag_rank", "dynrag_k")
 """Metadata keys added to each returned node (hidden from the LLM and the embedder)."""
 
 
-class DynamicRAGRerank(BaseNodePostprocessor):
+class DynamicRAGRerank(PolicyOptions, BaseNodePostprocessor):
     """Reorders the retrieved nodes and keeps only those the dynamic reranker chooses.
 
     The model reads the query and every node and writes the ids of the nodes needed, best
     first: both the order and the number k come from the model, bounded by ``min_k``/``max_k``.
+
+    The policy options (``min_k``, ``max_k``, ``allow_empty``, ``fallback_k``, ``token_budget``)
+    are `dynrag.core.policy.PolicyFields`; those left unset take the reranker's own.
 
     Each returned node is a new ``NodeWithScore`` over a copy of the node, whose metadata gains
     ``retrieval_score`` (the score the retriever gave), ``dynrag_rank`` (1 = best) and
@@ -50,31 +53,6 @@ class DynamicRAGRerank(BaseNodePostprocessor):
     model: str = Field(
         default=DEFAULT_MODEL,
         description="Model folder, bundled name or Hugging Face id the reranker is loaded from.",
-    )
-    min_k: int = Field(
-        default=0, ge=0, description="Keep at least this many nodes (unset: the reranker's own)."
-    )
-    max_k: int | None = Field(
-        default=None,
-        ge=0,
-        description="Keep at most this many nodes (``top_n`` is the same option; unset: the "
-        "reranker's own, e.g. a trained model's max_k; None: the model decides).",
-    )
-    allow_empty: bool = Field(
-        default=True,
-        description="Whether the model may keep no node at all (unset: the reranker's own).",
-    )
-    fallback_k: int | None = Field(
-        default=None,
-        ge=0,
-        description="On unusable model output keep this many nodes in retrieval order (None: "
-        "all, within max_k; unset: the reranker's own).",
-    )
-    token_budget: int | None = Field(
-        default=None,
-        ge=1,
-        description="Cut the kept nodes' tail until they total at most this many tokens "
-        "(unset: the reranker's own).",
     )
     metadata_mode: MetadataMode = Field(
         default=MetadataMode.NONE,
@@ -118,16 +96,8 @@ class DynamicRAGRerank(BaseNodePostprocessor):
         super().__init__(**kwargs)
         if reranker is None:
             reranker = Reranker.from_pretrained(self.model, device=self.device, dtype=self.dtype)
-        given = {n: getattr(self, n) for n in SelectionPolicy.model_fields if n in kwargs}
-        policy = SelectionPolicy.model_validate(reranker.policy.fill_unset(given))
-        for name in SelectionPolicy.model_fields:
-            self.__dict__[name] = getattr(policy, name)  # not marked as set by the caller
+        self.adopt_policy(reranker.policy, kwargs)
         self._reranker = reranker
-
-    @model_validator(mode="after")
-    def _check_bounds(self) -> DynamicRAGRerank:
-        SelectionPolicy.model_validate(self, from_attributes=True)  # fail early on bad bounds
-        return self
 
     @classmethod
     def class_name(cls) -> str:
@@ -138,11 +108,6 @@ class DynamicRAGRerank(BaseNodePostprocessor):
     def reranker(self) -> Reranker:
         """The underlying `Reranker`."""
         return self._reranker
-
-    @property
-    def policy(self) -> SelectionPolicy:
-        """The selection policy built from this postprocessor's fields."""
-        return SelectionPolicy.model_validate(self, from_attributes=True)
 
     # -- translation -----------------------------------------------------------------------
     def _query(self, query_bundle: QueryBundle | None) -> str:

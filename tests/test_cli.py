@@ -121,22 +121,23 @@ def test_demo_on_the_default_model_runs_as_in_the_readme() -> None:
 def test_cli_runs_a_trained_model_with_its_own_settings(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    from dynrag.cli import _load, build_parser
+    from dynrag.cli import build_parser
     from dynrag.core.loading import ModelConfig
+    from dynrag.model_options import load_reranker
 
     folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "trained"))
     ModelConfig(max_k=3, max_passage_tokens=40, presort="bm25").write(folder)
     parser = build_parser()
-    rr = _load(
+    rr = load_reranker(
         parser.parse_args(["rerank", "--model", str(folder), "--input", "i", "--output", "o"])
     )
     assert (rr.policy.max_k, rr.max_passage_tokens, rr.presort) == (3, 40, "bm25")
     args = ["rerank", "--model", str(folder), "--input", "i", "--output", "o", "--max-k", "5"]
     args += ["--max-passage-tokens", "100", "--presort", "none", "--no-empty"]
-    rr = _load(parser.parse_args(args))
+    rr = load_reranker(parser.parse_args(args))
     assert (rr.policy.max_k, rr.max_passage_tokens, rr.presort) == (5, 100, None)
     assert not rr.policy.allow_empty
-    untrained = _load(
+    untrained = load_reranker(
         parser.parse_args(
             ["rerank", "--model", str(tiny_model_dir), "--input", "i", "--output", "o"]
         )
@@ -224,7 +225,7 @@ def test_input_errors_are_one_line_before_the_model_loads(
     [
         (["--max-k", "-1"], "argument --max-k: must be at least 0, got -1"),
         (["--min-k", "x"], "argument --min-k: expected a whole number, got 'x'"),
-        (["--min-k", "3", "--max-k", "2"], "--min-k 3 is larger than --max-k 2"),
+        (["--min-k", "3", "--max-k", "2"], "--min-k (3) is larger than --max-k (2)"),
         (["--batch-size", "0"], "argument --batch-size: must be at least 1"),
     ],
 )
@@ -249,8 +250,8 @@ def test_min_k_above_the_models_own_max_k_says_so(
     src = write_jsonl(tmp_path / "in.jsonl", [{"query": "q", "passages": ["a"]}])
     args = rerank_args(src, tmp_path / "o.jsonl", "--min-k", "5", model=str(folder))
     message = one_line_error(args, capsys)
-    assert "--min-k 5 is larger than the model's own max_k (4)" in message
-    assert "--max-k" in message
+    assert "--min-k (5) is larger than max_k (4) (the model's own max_k is 4" in message
+    assert "give --max-k to lift it" in message
 
 
 def test_unreachable_hub_id_is_one_line(
@@ -284,3 +285,22 @@ def test_demo_says_which_order_the_models_ids_number(
     args = ["demo", "--model", str(tiny_model_dir), "--limit", "1", "--presort", "bm25"]
     assert main([*args, "--max-passage-tokens", "32"]) == 0
     assert "its ids number the presorted order it read: [1] = [" in capsys.readouterr().out
+
+
+def test_every_policy_option_has_a_flag(tiny_model_dir: Path) -> None:
+    from dynrag.cli import build_parser
+    from dynrag.core.policy import POLICY_FIELDS
+    from dynrag.model_options import load_reranker
+
+    argv = ["rerank", "--model", str(tiny_model_dir), "--input", "i", "--output", "o"]
+    argv += ["--min-k", "1", "--max-k", "3", "--no-empty", "--fallback-k", "2"]
+    argv += ["--token-budget", "50"]
+    policy = load_reranker(build_parser().parse_args(argv)).policy
+    assert policy.model_dump() == {
+        "min_k": 1,
+        "max_k": 3,
+        "allow_empty": False,
+        "fallback_k": 2,
+        "token_budget": 50,
+    }
+    assert set(policy.model_dump()) == set(POLICY_FIELDS)

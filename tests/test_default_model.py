@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from dynrag import DynamicReranker
+from dynrag.core.constants import DEFAULT_MODEL
 from dynrag.core.encoder.model import EncoderReranker
-from dynrag.core.loading import DEFAULT_MODEL, ModelConfig, resolve_model
+from dynrag.core.loading import ModelConfig, resolve_model
 from dynrag.eval.metrics import selection_prf
 
 BUNDLED = "dynrag-minilm-cut"

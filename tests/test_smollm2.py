@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from dynrag import DynamicReranker, SelectionPolicy, SelectionStatus
-from dynrag.core.parsing import ParseStatus, parse_selection
+from dynrag.core.generative.parsing import parse_selection
+from dynrag.core.types import ParseStatus
 
 pytestmark = pytest.mark.slow
 

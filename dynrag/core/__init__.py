@@ -1,13 +1,14 @@
-"""The dynamic reranker engine: types, prompt formats, parsing, policy, backends.
+"""The dynamic reranker engine: one interface, the selection policy, and two model families.
 
-This package imports no framework (LlamaIndex, LangChain, TRL): adapters build on it.
+`Reranker` (alias `DynamicReranker`) is the interface; `SelectionPolicy` bounds every
+selection; the families are `dynrag.core.encoder` (the CPU default) and
+`dynrag.core.generative` (the paper's LLM reranker). This package imports nothing above it (no
+framework, no dynrag.serve, eval or training): adapters and commands build on it.
 """
 
 from dynrag.core.families import available_families, register_family
-from dynrag.core.interface import Reranker
-from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
-from dynrag.core.policy import SelectionPolicy
-from dynrag.core.prompts import (
+from dynrag.core.generative.parsing import parse_selection
+from dynrag.core.generative.prompts import (
     DYNAMICRAG_V1,
     GENERATOR_V1,
     GeneratorFormat,
@@ -16,13 +17,23 @@ from dynrag.core.prompts import (
     get_prompt_format,
     register_prompt_format,
 )
-from dynrag.core.reranker import DynamicReranker
-from dynrag.core.types import Passage, PassageLike, Selection, SelectionStatus
+from dynrag.core.generative.reranker import GenerativeReranker
+from dynrag.core.interface import DynamicReranker, Reranker
+from dynrag.core.policy import SelectionPolicy
+from dynrag.core.types import (
+    ParseResult,
+    ParseStatus,
+    Passage,
+    PassageLike,
+    Selection,
+    SelectionStatus,
+)
 
 __all__ = [
     "DYNAMICRAG_V1",
     "GENERATOR_V1",
     "DynamicReranker",
+    "GenerativeReranker",
     "GeneratorFormat",
     "ParseResult",
     "ParseStatus",

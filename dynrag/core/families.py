@@ -5,9 +5,15 @@ model folder found by `dynrag.core.loading.resolve_model`. The folder's ``dynrag
 names its family in ``kind``; a folder without one (every released DynamicRAG checkpoint, a plain
 causal LM) is ``generative``.
 
-Adding a family is one module with its loader plus one line here (or a `register_family` call
-in the module that defines it). Families are registered as ``"module:function"`` strings so that
-importing dynrag loads no model code (torch, transformers) until a model is loaded.
+Adding a family is one module with its loader plus one line: an entry of ``_FAMILIES`` here for
+a family of dynrag.core, an entry point of the ``dynrag.families`` group in pyproject.toml for
+one outside it (the HTTP client of ``dynrag serve`` is the ``url`` family this way, so core never
+names it; another package adds its own family the same way), or a `register_family` call.
+Families are ``"module:function"`` strings, so importing dynrag loads no model code (torch,
+transformers) until a model is loaded.
+
+A URL (``http://``, ``https://``) is loaded by the ``url`` family, called with the URL itself
+instead of a resolved folder.
 """
 
 from __future__ import annotations
@@ -30,16 +36,17 @@ FamilyLoader = Callable[..., "Reranker"]
 _FAMILIES: LazyRegistry[FamilyLoader] = LazyRegistry(
     "model family",
     {
-        "generative": "dynrag.core.generative:load_generative",
+        "generative": "dynrag.core.generative.loader:load_generative",
         "encoder": "dynrag.core.encoder.model:load_encoder",
     },
+    group="dynrag.families",
 )
 
-_SERVED = "dynrag.core.generative:load_served"
+_SERVED = "dynrag.core.generative.loader:load_served"
 """A generative model served by name from an OpenAI-compatible server (nothing local)."""
 
-_URL_CLIENT = "dynrag.serve.remote:RemoteReranker"
-"""The HTTP client of ``dynrag serve`` (a module core itself never imports)."""
+URL_FAMILY = "url"
+"""The family that loads a URL: ``loader(url, **kwargs)`` (an entry point: the HTTP client)."""
 
 
 def register_family(kind: str, loader: str | FamilyLoader, *, replace: bool = False) -> None:
@@ -89,7 +96,10 @@ def load_reranker(name_or_path: str | os.PathLike[str], **kwargs: Any) -> Rerank
 
     name = os.fspath(name_or_path)
     if name.startswith(("http://", "https://")):
-        client: Reranker = import_target(_URL_CLIENT)(name, **kwargs)
+        if URL_FAMILY not in _FAMILIES:
+            msg = f"no {URL_FAMILY!r} family to load {name!r}: install dynrag (its entry points)"
+            raise ValueError(msg)
+        client: Reranker = get_family(URL_FAMILY)(name, **kwargs)
         return client
     if kwargs.get("backend") == "openai":
         served: Reranker = import_target(_SERVED)(name, **kwargs)

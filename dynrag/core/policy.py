@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from dynrag.core.parsing import ParseResult, ParseStatus
-from dynrag.core.types import Passage, SelectionStatus
+from dynrag.core.types import ParseResult, ParseStatus, Passage, SelectionStatus
 
-__all__ = ["PolicyOutcome", "SelectionPolicy"]
+__all__ = ["POLICY_FIELDS", "PolicyFields", "PolicyOptions", "PolicyOutcome", "SelectionPolicy"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +22,42 @@ class PolicyOutcome(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-class SelectionPolicy(BaseModel):
+class PolicyFields(BaseModel):
+    """The five options of a selection policy, declared once.
+
+    `SelectionPolicy` is made of them, and so are the options of both adapters
+    (`PolicyOptions`); ``dynrag serve``'s request carries the same names.
+    """
+
+    min_k: int = Field(default=0, ge=0, description="Select at least this many passages.")
+    max_k: int | None = Field(
+        default=None,
+        ge=0,
+        description="Select at most this many passages (None: no cap; a trained model records "
+        "its own).",
+    )
+    allow_empty: bool = Field(
+        default=True,
+        description="Whether the model may select nothing; else the fallback applies.",
+    )
+    fallback_k: int | None = Field(
+        default=None,
+        ge=0,
+        description="On unusable output, keep this many candidates in retrieval order "
+        "(None: all of them, within max_k).",
+    )
+    token_budget: int | None = Field(
+        default=None,
+        ge=1,
+        description="Cut the selection's tail until its passages total at most this many tokens.",
+    )
+
+
+POLICY_FIELDS: tuple[str, ...] = tuple(PolicyFields.model_fields)
+"""The names of the policy's options."""
+
+
+class SelectionPolicy(PolicyFields):
     """Bounds and fallbacks applied to every selection, in this order.
 
     1. Unparseable output, or an empty selection where ``allow_empty`` is false: the fallback,
@@ -44,26 +78,6 @@ class SelectionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    min_k: int = Field(default=0, ge=0, description="Select at least this many passages.")
-    max_k: int | None = Field(
-        default=None, ge=0, description="Select at most this many passages (None: no cap)."
-    )
-    allow_empty: bool = Field(
-        default=True,
-        description="Whether the model may select nothing ('None'); else the fallback applies.",
-    )
-    fallback_k: int | None = Field(
-        default=None,
-        ge=0,
-        description="On unusable output, keep this many candidates in retrieval order "
-        "(None: all of them).",
-    )
-    token_budget: int | None = Field(
-        default=None,
-        ge=1,
-        description="Cut the selection's tail until its passages total at most this many tokens.",
-    )
-
     @model_validator(mode="after")
     def _check_bounds(self) -> SelectionPolicy:
         if self.max_k is not None and self.min_k > self.max_k:
@@ -75,7 +89,10 @@ class SelectionPolicy(BaseModel):
         return self
 
     def merged(self, **updates: object) -> SelectionPolicy:
-        """A copy with ``updates`` applied, validated as a whole (``model_copy`` is not).
+        """This policy with ``updates`` in place of its own options, validated as a whole.
+
+        The one merge rule of every caller (adapters, server, CLI, loaders): options left unset
+        take this policy's (a trained model's ``max_k``...). ``model_copy`` would not validate.
 
         Raises:
             ValueError: the merged bounds contradict each other (e.g. ``min_k`` above this
@@ -83,13 +100,43 @@ class SelectionPolicy(BaseModel):
         """
         return SelectionPolicy.model_validate({**self.model_dump(), **updates})
 
-    def fill_unset(self, given: dict[str, object]) -> dict[str, object]:
-        """Every policy field: the ``given`` ones, the others this policy's.
+    def merged_or_explain(self, given: dict[str, object]) -> SelectionPolicy:
+        """`merged`, with a contradiction explained in one line (for request and flag errors).
 
-        The adapters' options left unset inherit the reranker's own policy this way (a trained
-        model's ``max_k``).
+        Raises:
+            ValueError: one line naming what contradicts; when ``max_k`` was not given, it says
+                the cap is this policy's own (a trained model's) and how to lift it.
         """
-        return {name: given.get(name, getattr(self, name)) for name in type(self).model_fields}
+        try:
+            return self.merged(**given)
+        except ValidationError as err:
+            problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
+            if "max_k" not in given and self.max_k is not None:
+                problems += f" (the model's own max_k is {self.max_k}; give max_k to lift it)"
+            raise ValueError(problems) from None
+
+    @classmethod
+    def for_model(
+        cls,
+        recorded_max_k: int | None,
+        policy: SelectionPolicy | None = None,
+        **fields: object,
+    ) -> SelectionPolicy:
+        """A loaded model's default policy: ``policy`` as given, or ``fields`` over the model's.
+
+        Every family's loader calls this: a model records the largest k it was trained to
+        choose (``max_k`` in ``dynrag_config.json``), which holds unless a field overrides it.
+
+        Raises:
+            ValueError: both ``policy`` and fields, or bounds that contradict each other.
+        """
+        if policy is not None:
+            if fields:
+                msg = "pass either policy= or policy fields such as max_k=, not both"
+                raise ValueError(msg)
+            return policy
+        recorded = cls() if recorded_max_k is None else cls(max_k=recorded_max_k)
+        return recorded.merged(**fields)
 
     @property
     def floor(self) -> int:
@@ -105,7 +152,7 @@ class SelectionPolicy(BaseModel):
         """Apply the policy to a parse of the model's output for ``passages``.
 
         Args:
-            parsed: The output of `dynrag.core.parsing.parse_selection`.
+            parsed: The output of `dynrag.core.generative.parsing.parse_selection`.
             passages: The candidates the model was shown, in retrieval order.
             count_tokens: How many tokens a passage costs the generator; needed for
                 ``token_budget``.
@@ -162,3 +209,32 @@ class SelectionPolicy(BaseModel):
         elif cuts and status in (SelectionStatus.OK, SelectionStatus.NONE):
             status = SelectionStatus.REPAIRED
         return PolicyOutcome(indices=indices, status=status, notes=notes)
+
+
+class PolicyOptions(PolicyFields):
+    """The policy options of a framework component (both adapters inherit them).
+
+    The component validates its bounds when built, adopts the reranker's own policy for every
+    option the caller left unset (`adopt_policy`), and passes `policy` with each call.
+    """
+
+    @model_validator(mode="after")
+    def _bounds_agree(self) -> PolicyOptions:
+        SelectionPolicy.model_validate(self, from_attributes=True)  # bad bounds: before loading
+        return self
+
+    def adopt_policy(self, own: SelectionPolicy, given: Iterable[str]) -> None:
+        """Options not in ``given`` take ``own``'s values (not marked as set by the caller).
+
+        Raises:
+            ValueError: the given options contradict ``own`` (e.g. ``min_k`` above its
+                ``max_k``).
+        """
+        policy = own.merged(**{n: getattr(self, n) for n in given if n in POLICY_FIELDS})
+        for name in POLICY_FIELDS:
+            self.__dict__[name] = getattr(policy, name)
+
+    @property
+    def policy(self) -> SelectionPolicy:
+        """The selection policy these options make."""
+        return SelectionPolicy.model_validate(self, from_attributes=True)

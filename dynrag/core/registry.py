@@ -22,12 +22,28 @@ def import_target(target: str) -> Any:
 
 
 class LazyRegistry(Generic[T]):
-    """Named entries of one kind (``what`` names the kind in error messages)."""
+    """Named entries of one kind (``what`` names the kind in error messages).
 
-    def __init__(self, what: str, entries: Mapping[str, str | T]) -> None:
+    With a ``group``, the entry points of that group (``[project.entry-points."<group>"]`` in
+    an installed distribution's metadata, this one's included) are entries too, read on first
+    use; an entry given here or registered wins over an entry point of the same name.
+    """
+
+    def __init__(self, what: str, entries: Mapping[str, str | T], group: str | None = None) -> None:
         """Start with ``entries``: objects, or ``"module:attribute"`` strings naming them."""
         self.what = what
         self._entries: dict[str, str | T] = dict(entries)
+        self._group = group
+
+    def _discover(self) -> None:
+        """Add the group's entry points once (names already taken are kept)."""
+        if self._group is None:
+            return
+        from importlib.metadata import entry_points
+
+        for point in entry_points(group=self._group):
+            self._entries.setdefault(point.name, point.value)
+        self._group = None
 
     def register(self, name: str, entry: str | T, *, replace: bool = False) -> None:
         """Add ``entry`` under ``name``.
@@ -35,6 +51,7 @@ class LazyRegistry(Generic[T]):
         Raises:
             ValueError: ``name`` is blank, or taken and ``replace`` is false.
         """
+        self._discover()
         if not name or not name.strip():
             msg = f"a {self.what} needs a non-empty name"
             raise ValueError(msg)
@@ -43,18 +60,24 @@ class LazyRegistry(Generic[T]):
             raise ValueError(msg)
         self._entries[name] = entry
 
+    def __contains__(self, name: object) -> bool:
+        self._discover()
+        return name in self._entries
+
     def unregister(self, name: str) -> None:
         """Remove ``name`` (for tests and plugins that registered it).
 
         Raises:
             ValueError: no such entry.
         """
+        self._discover()
         if self._entries.pop(name, None) is None:
             msg = f"{self.what} {name!r} is not registered"
             raise ValueError(msg)
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
+        self._discover()
         return sorted(self._entries)
 
     def get(self, name: str) -> T:
@@ -63,6 +86,7 @@ class LazyRegistry(Generic[T]):
         Raises:
             ValueError: no such entry; the message lists the registered names.
         """
+        self._discover()
         try:
             entry = self._entries[name]
         except KeyError:

@@ -9,6 +9,30 @@ from typing import Any, Union
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
+class ParseStatus(str, Enum):
+    """What `parse_selection` made of the text."""
+
+    OK = "ok"
+    """Exactly the expected grammar, no repair needed."""
+    NONE = "none"
+    """The model said no passage is needed."""
+    REPAIRED = "repaired"
+    """Ids were found, but in another form, with duplicates, out of range, or among prose."""
+    UNPARSEABLE = "unparseable"
+    """No usable id and no ``None``."""
+
+
+class ParseResult(BaseModel):
+    """The outcome of `parse_selection`."""
+
+    indices: list[int] = Field(default_factory=list)
+    """Unique, in-range 0-based positions, in the order the model wrote them."""
+    status: ParseStatus
+    """See `ParseStatus`."""
+    notes: list[str] = Field(default_factory=list)
+    """What was repaired, in words."""
+
+
 class Passage(BaseModel):
     """One candidate passage: what the reranker reads about it."""
 
@@ -55,8 +79,10 @@ class Selection(BaseModel):
     """0-based positions into the input passages, most useful first."""
     passages: list[Passage]
     """The selected passages, in the same order as ``indices``."""
-    raw_output: str
-    """The model's text (for several windows, each window's text joined by newlines). Its ids
+    raw_output: str = ""
+    """The text a generative model wrote ("" for a family that writes none, as the encoder and
+    the HTTP client; the encoder's cut is in ``notes``). For several windows, each window's text
+    joined by newlines. Its ids
     number the candidates as the model read them: after any presort (see ``shown_order``), and
     within its window in a tournament; ``indices`` number them as the caller gave them."""
     shown_order: list[int] | None = None

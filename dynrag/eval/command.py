@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from dynrag.core.loading import DEFAULT_MODEL
+from dynrag.core.constants import DEFAULT_MODEL
 
 __all__ = ["cmd_eval", "model_labels"]
 
@@ -43,10 +43,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Compare selectors on a QA file and write report.json, report.md and plots."""
     import shlex
 
-    from dynrag.core.generator import AnswerGenerator
+    from dynrag.core.generative.answer_lm import AnswerGenerator
     from dynrag.core.interface import Reranker
     from dynrag.core.loading import cache_dir
-    from dynrag.eval.readers import drop_questions_in, read_examples
+    from dynrag.data.readers import drop_questions_in, read_examples
     from dynrag.eval.report import markdown_table, paired_table, write_report
     from dynrag.eval.runner import GenerationCache, evaluate, summarize
     from dynrag.eval.selectors import build_selectors

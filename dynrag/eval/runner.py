@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from dynrag.core.generator import AnswerGenerator
+from dynrag.core.generative.answer_lm import AnswerGenerator
+from dynrag.data.examples import QAExample
 from dynrag.eval.metrics import (
     accuracy,
     bootstrap_ci,
@@ -25,7 +26,6 @@ from dynrag.eval.metrics import (
     selection_prf,
     token_f1,
 )
-from dynrag.eval.readers import EvalExample
 from dynrag.eval.selectors import Selector
 
 __all__ = [
@@ -109,7 +109,7 @@ def _answer(
     generator: AnswerGenerator,
     generator_id: str,
     cache: GenerationCache,
-    example: EvalExample,
+    example: QAExample,
     selected: list[int],
 ) -> tuple[str, float, float | None, int]:
     """(prediction, seconds, gold log-prob, context tokens) for one selection."""
@@ -141,7 +141,7 @@ def _answer(
 
 
 def evaluate(
-    examples: Sequence[EvalExample],
+    examples: Sequence[QAExample],
     selectors: Sequence[Selector],
     generator: AnswerGenerator | None,
     *,

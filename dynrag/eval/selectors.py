@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dynrag.core.presort import passage_text
-from dynrag.eval.readers import EvalExample
+from dynrag.data.examples import QAExample
 
 __all__ = [
     "Choice",
@@ -46,7 +46,7 @@ class Selector(Protocol):
 
     name: str
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """One `Choice` per example."""
         ...
 
@@ -57,7 +57,7 @@ class AllSelector:
 
     name: str = "all"
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """Every position."""
         return [Choice(list(range(len(ex.passages))), 0.0) for ex in examples]
 
@@ -72,7 +72,7 @@ class FirstK:
     def __post_init__(self) -> None:
         self.name = self.name or f"first-k:{self.k}"
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """The first ``k`` positions."""
         return [Choice(list(range(min(self.k, len(ex.passages)))), 0.0) for ex in examples]
 
@@ -83,7 +83,7 @@ class Oracle:
 
     name: str = "oracle"
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """The gold positions."""
         return [Choice(list(ex.gold or []), 0.0) for ex in examples]
 
@@ -91,11 +91,11 @@ class Oracle:
 class _Scored:
     """Per-example candidate scores, computed once and shared by several selectors."""
 
-    def __init__(self, score: Callable[[EvalExample], list[float]]) -> None:
+    def __init__(self, score: Callable[[QAExample], list[float]]) -> None:
         self._score = score
         self._cache: dict[int, tuple[list[float], float]] = {}
 
-    def __call__(self, example: EvalExample) -> tuple[list[float], float]:
+    def __call__(self, example: QAExample) -> tuple[list[float], float]:
         key = id(example)
         if key not in self._cache:
             start = time.perf_counter()
@@ -113,7 +113,7 @@ class Ranked:
     k: int | None = None
     cutoff: float | None = None
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """The best-scoring positions, best first."""
         out = []
         for ex in examples:
@@ -132,7 +132,7 @@ class LargestGap:
     name: str
     scored: _Scored
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """The best-scoring positions down to the largest gap."""
         out = []
         for ex in examples:
@@ -157,7 +157,7 @@ class Dynamic:
     name: str
     reranker: Any
 
-    def select(self, examples: Sequence[EvalExample]) -> list[Choice]:
+    def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """The reranker's selection for each example."""
         out = []
         for ex in examples:
@@ -173,10 +173,10 @@ def trained_scorer(rerankers: Sequence[tuple[str, Any]] | None) -> _Scored:
     """
     model: Any = next((rr for _, rr in rerankers or [] if hasattr(rr, "score")), None)
     if model is None:
+        from dynrag.core.constants import DEFAULT_MODEL
         from dynrag.core.families import load_reranker
-        from dynrag.core.loading import DEFAULT_ENCODER
 
-        model = load_reranker(DEFAULT_ENCODER)
+        model = load_reranker(DEFAULT_MODEL)
     return _Scored(lambda ex: model.score(ex.question, ex.passages))
 
 
@@ -188,7 +188,7 @@ def _sigmoid_cutoff(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def _passage_text(example: EvalExample) -> list[str]:
+def _passage_text(example: QAExample) -> list[str]:
     return [passage_text(p) for p in example.passages]
 
 

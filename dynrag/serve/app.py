@@ -1,9 +1,10 @@
 """`dynrag serve`: a rerank HTTP service shaped like the Cohere, Jina and TEI rerank APIs.
 
-``POST /v1/rerank`` takes ``{"query", "documents": [str | {"title", "text"}], "max_k"?,
-"min_k"?}`` and answers ``{"model", "k", "status", "results": [{"index", "relevance_score"}]}``
-with results in the chosen order (``relevance_score`` is the reciprocal rank). ``GET /health``
-answers ``{"status": "ok"}``. Concurrent requests are gathered into batches for the model;
+``POST /v1/rerank`` takes ``{"query", "documents": [str | {"title", "text"}]}`` and any of the
+policy's options (``min_k``, ``max_k`` or ``top_n``, ``allow_empty``, ``fallback_k``,
+``token_budget``; left out: the model's own) and answers ``{"model", "k", "status",
+"results": [{"index", "relevance_score"}]}`` with results in the chosen order
+(``relevance_score`` is the reciprocal rank). ``GET /health`` answers ``{"status": "ok"}``. Concurrent requests are gathered into batches for the model;
 each request succeeds or fails on its own (a bad request never fails its batch-mates).
 
 Bad input is refused before the model runs: a body over ``max_body_bytes`` (chunked or not) gets
@@ -21,10 +22,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dynrag.core.interface import Reranker
-from dynrag.core.policy import SelectionPolicy
+from dynrag.core.policy import POLICY_FIELDS, PolicyFields, SelectionPolicy
 from dynrag.core.types import Selection
 
 __all__ = ["RerankRequest", "RerankResponse", "RerankResult", "create_app"]
@@ -56,15 +57,17 @@ class DocumentIn(BaseModel):
         return value if value is None else _valid_text(value, "the document")
 
 
-class RerankRequest(BaseModel):
-    """The body of ``POST /v1/rerank``."""
+class RerankRequest(PolicyFields):
+    """The body of ``POST /v1/rerank``: the query, the documents and the policy's options.
+
+    A policy option left out, or sent as null, is the served model's own (`SelectionPolicy`
+    ``merged``): e.g. no ``max_k`` keeps the model's trained cap.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     query: str = Field(description="The question the documents should answer.")
     documents: list[str | DocumentIn] = Field(description="Candidates, in retrieval order.")
-    max_k: int | None = Field(default=None, ge=0, description="Keep at most this many.")
-    min_k: int = Field(default=0, ge=0, description="Keep at least this many.")
     top_n: int | None = Field(
         default=None, ge=0, description="Cohere/Jina name for max_k (used when max_k is absent)."
     )
@@ -172,13 +175,14 @@ def _policy(request: RerankRequest, base: SelectionPolicy) -> SelectionPolicy:
     Raises:
         ValueError: the bounds contradict each other or the model's ``max_k``.
     """
-    max_k = request.max_k if request.max_k is not None else request.top_n
-    try:
-        return base.merged(max_k=max_k if max_k is not None else base.max_k, min_k=request.min_k)
-    except ValidationError as err:
-        problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in err.errors())
-        where = "" if max_k is not None else " (the model's own max_k; send max_k to lift it)"
-        raise ValueError(problems + where) from None
+    given = {
+        name: getattr(request, name)
+        for name in request.model_fields_set & set(POLICY_FIELDS)
+        if getattr(request, name) is not None
+    }
+    if "max_k" not in given and request.top_n is not None:
+        given["max_k"] = request.top_n
+    return base.merged_or_explain(given)
 
 
 class _BodyLimit:

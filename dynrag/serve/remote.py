@@ -1,19 +1,19 @@
 """`RemoteReranker`: a `Reranker` whose model runs behind ``dynrag serve``.
 
-It holds an HTTP client (composition): nothing of a model family is loaded here, and
-`dynrag.core` never imports this module (``Reranker.from_pretrained(url)`` finds it by name).
+It holds an HTTP client (composition): nothing of a model family is loaded here. It is the
+``url`` family (an entry point of the ``dynrag.families`` group in pyproject.toml), which
+``Reranker.from_pretrained(url)`` loads; `dynrag.core` never names this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
-from dynrag.core.interface import Reranker, check_batch, check_query
+from dynrag.core.interface import Reranker
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.types import PassageLike, Selection, SelectionStatus, to_passages
+from dynrag.core.types import Passage, Selection, SelectionStatus
 
 __all__ = ["RemoteReranker"]
 
@@ -40,7 +40,7 @@ class RemoteReranker(Reranker):
 
         Args:
             url: The server's base URL, e.g. ``http://127.0.0.1:8000``.
-            policy: ``min_k``/``max_k`` sent with each request (other fields are the server's).
+            policy: Sent with each request, all five options (a null one is the server's own).
             timeout: Seconds per request.
             retries: Connection retries (httpx transport retries).
             max_concurrency: Requests in flight at once from `arerank_batch`.
@@ -55,24 +55,18 @@ class RemoteReranker(Reranker):
         self._client = httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(retries=retries))
         self._retries = retries
 
-    def _body(
-        self, query: str, passages: Sequence[PassageLike], policy: SelectionPolicy
-    ) -> dict[str, Any]:
-        check_query(query)
-        docs = [
-            {"text": p.text, "title": p.title} if p.title else p.text for p in to_passages(passages)
-        ]
-        return {"query": query, "documents": docs, "max_k": policy.max_k, "min_k": policy.min_k}
+    @staticmethod
+    def _body(query: str, passages: list[Passage], policy: SelectionPolicy) -> dict[str, Any]:
+        """The request: every policy option (null ones are the server's own)."""
+        docs = [{"text": p.text, "title": p.title} if p.title else p.text for p in passages]
+        return {"query": query, "documents": docs, **policy.model_dump()}
 
-    def _selection(
-        self, passages: Sequence[PassageLike], data: dict[str, Any], seconds: float
-    ) -> Selection:
-        items = to_passages(passages)
+    @staticmethod
+    def _selection(items: list[Passage], data: dict[str, Any], seconds: float) -> Selection:
         indices = [int(r["index"]) for r in data["results"]]
         return Selection(
             indices=indices,
             passages=[items[i] for i in indices],
-            raw_output="",
             status=SelectionStatus(data["status"]),
             num_candidates=len(items),
             rerank_seconds=seconds,
@@ -85,55 +79,41 @@ class RemoteReranker(Reranker):
         data: dict[str, Any] = response.json()
         return data
 
-    def rerank_batch(
+    def _rerank_batch(
         self,
-        queries: Sequence[str],
-        passages_per_query: Sequence[Sequence[PassageLike]],
-        *,
-        policy: SelectionPolicy | None = None,
+        queries: list[str],
+        passages_per_query: list[list[Passage]],
+        policy: SelectionPolicy,
     ) -> list[Selection]:
         """One request per query (the server batches concurrent requests)."""
-        check_batch(queries, passages_per_query)
         out = []
         for query, passages in zip(queries, passages_per_query, strict=True):
             if not passages:
                 out.append(self._selection(passages, {"results": [], "status": "none"}, 0.0))
                 continue
             start = time.perf_counter()
-            data = self._post(self._body(query, passages, policy or self.policy))
+            data = self._post(self._body(query, passages, policy))
             out.append(self._selection(passages, data, time.perf_counter() - start))
         return out
 
-    async def arerank(
+    async def _arerank_batch(
         self,
-        query: str,
-        passages: Sequence[PassageLike],
-        *,
-        policy: SelectionPolicy | None = None,
-    ) -> Selection:
-        """`rerank` over an async HTTP client."""
-        return (await self.arerank_batch([query], [passages], policy=policy))[0]
-
-    async def arerank_batch(
-        self,
-        queries: Sequence[str],
-        passages_per_query: Sequence[Sequence[PassageLike]],
-        *,
-        policy: SelectionPolicy | None = None,
+        queries: list[str],
+        passages_per_query: list[list[Passage]],
+        policy: SelectionPolicy,
     ) -> list[Selection]:
-        """Concurrent requests, at most ``max_concurrency`` in flight."""
+        """Concurrent requests over an async HTTP client, at most ``max_concurrency`` in flight."""
         import httpx
 
-        check_batch(queries, passages_per_query)
         limit = asyncio.Semaphore(self.max_concurrency)
         transport = httpx.AsyncHTTPTransport(retries=self._retries)
 
         async with httpx.AsyncClient(timeout=self._timeout, transport=transport) as client:
 
-            async def one(query: str, passages: Sequence[PassageLike]) -> Selection:
+            async def one(query: str, passages: list[Passage]) -> Selection:
                 if not passages:
                     return self._selection(passages, {"results": [], "status": "none"}, 0.0)
-                body = self._body(query, passages, policy or self.policy)
+                body = self._body(query, passages, policy)
                 async with limit:
                     start = time.perf_counter()
                     response = await client.post(f"{self.url}/v1/rerank", json=body)

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from dynrag import SelectionPolicy, SelectionStatus
-from dynrag.core.constrained import SelectionConstraint, SelectionGrammar
-from dynrag.core.parsing import ParseStatus, parse_selection
-from dynrag.core.prompts import DYNAMICRAG_V1
+from dynrag.core.generative.constrained import SelectionConstraint, SelectionGrammar
+from dynrag.core.generative.parsing import parse_selection
+from dynrag.core.generative.prompts import DYNAMICRAG_V1
+from dynrag.core.types import ParseStatus
 
 
 def test_grammar_accepts_merged_tokens() -> None:

@@ -38,6 +38,9 @@ def test_selections_are_valid_and_batch_equals_one_by_one(
         _check(sel, len(ex["passages"]))
         one = encoder.rerank(ex["question"], ex["passages"])
         assert one.indices == sel.indices
+        # raw_output is model text only; the encoder writes none, its cut is a note
+        assert sel.raw_output == ""
+        assert sel.notes[0].startswith(f"cut k={sel.k} of ")
         assert one.stop_probability == pytest.approx(sel.stop_probability, abs=1e-5)
         assert sel.k <= 4  # the head reads the best max_items = 4 of 10
 

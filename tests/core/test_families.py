@@ -12,7 +12,6 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,9 @@ import pytest
 
 from dynrag import DynamicReranker, Reranker, Selection, SelectionPolicy, SelectionStatus
 from dynrag.core.families import available_families, get_family, register_family
-from dynrag.core.interface import check_batch, check_query
 from dynrag.core.loading import ModelConfig, ResolvedModel
-from dynrag.core.parsing import ParseResult, ParseStatus
-from dynrag.core.types import PassageLike, to_passages
+from dynrag.core.policy import POLICY_FIELDS
+from dynrag.core.types import ParseResult, ParseStatus, Passage
 
 KIND = "keyword-test"
 
@@ -37,27 +35,21 @@ class KeywordReranker(Reranker):
         self.min_length = min_length
         self.policy = policy or SelectionPolicy()
 
-    def rerank_batch(
+    def _rerank_batch(
         self,
-        queries: Sequence[str],
-        passages_per_query: Sequence[Sequence[PassageLike]],
-        *,
-        policy: SelectionPolicy | None = None,
+        queries: list[str],
+        passages_per_query: list[list[Passage]],
+        policy: SelectionPolicy,
     ) -> list[Selection]:
-        check_batch(queries, passages_per_query)
+        # input arrives checked: non-blank queries, Passage objects
         out = []
-        for query, passages in zip(queries, passages_per_query, strict=True):
-            words = {
-                w
-                for w in re.findall(r"\w+", check_query(query).lower())
-                if len(w) >= self.min_length
-            }
-            items = to_passages(passages)
+        for query, items in zip(queries, passages_per_query, strict=True):
+            words = {w for w in re.findall(r"\w+", query.lower()) if len(w) >= self.min_length}
             hits = [
                 i for i, p in enumerate(items) if words & set(re.findall(r"\w+", p.text.lower()))
             ]
             parsed = ParseResult(indices=hits, status=ParseStatus.OK if hits else ParseStatus.NONE)
-            outcome = (policy or self.policy).apply(parsed, items)
+            outcome = policy.apply(parsed, items)
             out.append(
                 Selection(
                     indices=outcome.indices,
@@ -73,13 +65,14 @@ class KeywordReranker(Reranker):
 
 def load_keyword(resolved: ResolvedModel, **kwargs: Any) -> KeywordReranker:
     extra = resolved.config.model_extra or {}
-    policy_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in SelectionPolicy.model_fields}
+    policy_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in POLICY_FIELDS}
     kwargs.pop("device", None)
     kwargs.pop("dtype", None)
     if kwargs:
         msg = f"the keyword family takes no {sorted(kwargs)}"
         raise TypeError(msg)
-    return KeywordReranker(int(extra.get("min_length", 4)), SelectionPolicy(**policy_kw))
+    policy = SelectionPolicy.for_model(resolved.config.max_k, **policy_kw)
+    return KeywordReranker(int(extra.get("min_length", 4)), policy)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -102,7 +95,8 @@ QUERY = "Who wrote the tragedy Hamlet?"
 
 
 def test_registry_lists_both_builtin_families_and_refuses_a_taken_name() -> None:
-    assert {"generative", "encoder", KIND} <= set(available_families())
+    # "url" is the HTTP client, registered by an entry point (core never names it)
+    assert {"generative", "encoder", "url", KIND} <= set(available_families())
     with pytest.raises(ValueError, match="already registered"):
         register_family("generative", load_keyword)
     with pytest.raises(ValueError, match="unknown model family 'nope'"):
@@ -119,6 +113,19 @@ def test_loads_through_from_pretrained_and_selects(folder: Path) -> None:
     assert rr.rerank("zzzzz qqqqq", PASSAGES).k == 0
     with pytest.raises(TypeError, match="keyword family takes no"):
         Reranker.from_pretrained(folder, window_size=4)
+
+
+def test_the_interface_checks_the_input_the_family_never_sees(folder: Path) -> None:
+    rr = Reranker.from_pretrained(folder, max_k=1)
+    assert rr.policy.max_k == 1
+    with pytest.raises(ValueError, match="query is empty"):
+        rr.rerank("  ", PASSAGES)
+    with pytest.raises(TypeError, match="passage 1 is of type int"):
+        rr.rerank(QUERY, ["fine", 3])
+    with pytest.raises(ValueError, match="2 queries but 1 passage lists"):
+        rr.rerank_batch([QUERY, QUERY], [PASSAGES])
+    with pytest.raises(TypeError, match="use rerank"):
+        rr.rerank_batch(QUERY, [PASSAGES])
 
 
 def test_a_family_class_refuses_another_familys_model(folder: Path) -> None:

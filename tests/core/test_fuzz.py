@@ -13,10 +13,10 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dynrag.core.parsing import ParseResult, ParseStatus, parse_selection
+from dynrag.core.generative.parsing import parse_selection
+from dynrag.core.generative.tournament import first_round, next_round
 from dynrag.core.policy import SelectionPolicy
-from dynrag.core.tournament import first_round, next_round
-from dynrag.core.types import Passage, SelectionStatus
+from dynrag.core.types import ParseResult, ParseStatus, Passage, SelectionStatus
 
 OUTPUTS_PER_EXAMPLE = 250
 EXAMPLES = 420

@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dynrag.core.parsing import ParseStatus, parse_selection
+from dynrag.core.generative.parsing import parse_selection
+from dynrag.core.types import ParseStatus
 
 
 def test_v1_grammar_is_one_based_in_model_order() -> None:

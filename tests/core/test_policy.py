@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from dynrag import Passage, SelectionPolicy, SelectionStatus
-from dynrag.core.parsing import parse_selection
+from dynrag.core.generative.parsing import parse_selection
 
 PASSAGES = [Passage(text=f"passage {i} " + "word " * (10 * (i + 1))) for i in range(6)]
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from dynrag import DynamicReranker, Passage
+from dynrag import DynamicReranker, GenerativeReranker, Passage
+from dynrag.core.generative.prompts import get_prompt_format
 from dynrag.core.loading import ModelConfig
 from dynrag.core.presort import (
     PRESORT_METHODS,
@@ -21,7 +22,6 @@ from dynrag.core.presort import (
     presort_ranking,
     with_presort_scores,
 )
-from dynrag.core.prompts import get_prompt_format
 
 from .test_reranker import KeywordBackend
 
@@ -57,7 +57,7 @@ def test_none_keeps_order_and_unknown_methods_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown presort 'tfidf'"):
         presort_order("tfidf", QUERY, PASSAGES)
     with pytest.raises(ValueError, match="unknown presort"):
-        DynamicReranker(KeywordBackend(), presort="dense")
+        GenerativeReranker(KeywordBackend(), presort="dense")
 
 
 def _watched_backend() -> tuple[KeywordBackend, list[str]]:
@@ -76,13 +76,13 @@ def _watched_backend() -> tuple[KeywordBackend, list[str]]:
 
 def test_the_model_reads_presorted_candidates_and_selections_index_the_callers_list() -> None:
     backend, seen = _watched_backend()
-    sel = DynamicReranker(backend, presort="bm25").rerank(QUERY, PASSAGES)
+    sel = GenerativeReranker(backend, presort="bm25").rerank(QUERY, PASSAGES)
     order = presort_order("bm25", QUERY, PASSAGES)
     shown = [line for line in seen[0].splitlines() if ". Topic: " in line]
     assert [line.split("Topic: ")[1] for line in shown] == [PASSAGES[i].title for i in order]
     assert sel.indices == [2, 0]  # GOLD1 then GOLD2, positions in the caller's list
     assert [p.title for p in sel.passages] == ["Seine", "Berlin"]
-    plain = DynamicReranker(KeywordBackend()).rerank(QUERY, PASSAGES)
+    plain = GenerativeReranker(KeywordBackend()).rerank(QUERY, PASSAGES)
     assert plain.indices == sel.indices
 
 
@@ -112,7 +112,7 @@ def test_a_query_with_nothing_to_match_keeps_the_order() -> None:
     assert bm25_scores("a ?", ["x", "y z"]) == [0.0, 0.0]
     assert bm25_scores("hello", ["", "hello there"])[0] == 0.0
     assert presort_order("bm25", "Is it?", PASSAGES) == [0, 1, 2, 3]
-    sel = DynamicReranker(KeywordBackend(), presort="bm25").rerank("Is it?", PASSAGES)
+    sel = GenerativeReranker(KeywordBackend(), presort="bm25").rerank("Is it?", PASSAGES)
     assert sel.indices == [2, 0]
 
 
@@ -159,7 +159,7 @@ def test_hybrid_is_the_sum_of_standardised_bm25_and_minilm_scores() -> None:
 def test_every_presort_method_runs_in_the_reranker() -> None:
     assert set(PRESORT_METHODS) == {"bm25", "minilm", "hybrid"}
     for method in PRESORT_METHODS:
-        sel = DynamicReranker(KeywordBackend(), presort=method).rerank(QUERY, PASSAGES)
+        sel = GenerativeReranker(KeywordBackend(), presort=method).rerank(QUERY, PASSAGES)
         assert sel.indices == [2, 0]
 
 
@@ -179,7 +179,7 @@ def test_presort_ranking_gives_each_passages_score_in_that_order() -> None:
 
 def test_the_scored_format_shows_the_presort_score_beside_each_title() -> None:
     backend, seen = _watched_backend()
-    rr = DynamicReranker(backend, prompt_format="dynrag-scored-v1", presort="hybrid")
+    rr = GenerativeReranker(backend, prompt_format="dynrag-scored-v1", presort="hybrid")
     sel = rr.rerank(QUERY, PASSAGES)
     order, scores = presort_ranking("hybrid", QUERY, PASSAGES)
     assert scores is not None
@@ -192,7 +192,7 @@ def test_the_scored_format_shows_the_presort_score_beside_each_title() -> None:
 
 def test_the_scored_format_needs_a_presort(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="shows first-stage scores: give a presort"):
-        DynamicReranker(KeywordBackend(), prompt_format="dynrag-scored-v1")
+        GenerativeReranker(KeywordBackend(), prompt_format="dynrag-scored-v1")
     with pytest.raises(ValueError, match="passage 1 has none"):
         get_prompt_format("dynrag-scored-v1").messages(QUERY, PASSAGES)
     assert not get_prompt_format("dynamicrag-v1").uses_scores

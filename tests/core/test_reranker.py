@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from dynrag import DynamicReranker, Passage, SelectionPolicy, SelectionStatus
-from dynrag.core.backends.base import GenerationRequest, SamplingParams
+from dynrag import GenerativeReranker, Passage, SelectionPolicy, SelectionStatus
+from dynrag.core.generative.backends.base import GenerationRequest, SamplingParams
 
 
 class KeywordBackend:
@@ -53,7 +53,7 @@ def candidates(n: int, gold: dict[int, int]) -> list[Passage]:
 
 def test_small_lists_take_one_call() -> None:
     backend = KeywordBackend()
-    rr = DynamicReranker(backend, window_size=20)
+    rr = GenerativeReranker(backend, window_size=20)
     sel = rr.rerank("q", candidates(10, {7: 1, 2: 2}))
     assert sel.indices == [7, 2]
     assert sel.model_calls == 1
@@ -62,7 +62,7 @@ def test_small_lists_take_one_call() -> None:
 
 def test_tournament_maps_window_ids_back_to_the_whole_list() -> None:
     backend = KeywordBackend()
-    rr = DynamicReranker(backend, window_size=5)
+    rr = GenerativeReranker(backend, window_size=5)
     gold = {0: 3, 13: 1, 22: 2, 7: 4}
     sel = rr.rerank("q", candidates(23, gold))
     # Gold passages in later windows are found and ranked by the final round.
@@ -73,7 +73,7 @@ def test_tournament_maps_window_ids_back_to_the_whole_list() -> None:
 
 
 def test_tournament_with_no_survivor_is_none() -> None:
-    rr = DynamicReranker(KeywordBackend(), window_size=4)
+    rr = GenerativeReranker(KeywordBackend(), window_size=4)
     sel = rr.rerank("q", candidates(9, {}))
     assert sel.indices == []
     assert sel.status == SelectionStatus.NONE
@@ -81,7 +81,7 @@ def test_tournament_with_no_survivor_is_none() -> None:
 
 def test_tournament_recurses_when_survivors_exceed_a_window() -> None:
     backend = KeywordBackend(limit=2)
-    rr = DynamicReranker(backend, window_size=4)
+    rr = GenerativeReranker(backend, window_size=4)
     gold = {i: 40 - i for i in range(0, 40, 3)}  # 14 gold; each window keeps its best two
     sel = rr.rerank("q", candidates(40, gold))
     assert sel.indices == [39, 36]
@@ -91,7 +91,7 @@ def test_tournament_recurses_when_survivors_exceed_a_window() -> None:
 
 def test_tournament_that_keeps_everything_ends() -> None:
     backend = KeywordBackend()
-    rr = DynamicReranker(backend, window_size=3)
+    rr = GenerativeReranker(backend, window_size=3)
     gold = {i: 20 - i for i in range(0, 20, 2)}  # every window keeps all its gold
     sel = rr.rerank("q", candidates(20, gold))
     assert sorted(sel.indices) == sorted(gold)
@@ -101,7 +101,7 @@ def test_tournament_that_keeps_everything_ends() -> None:
 
 def test_empty_passages_do_not_call_the_model() -> None:
     backend = KeywordBackend()
-    sel = DynamicReranker(backend).rerank("q", [])
+    sel = GenerativeReranker(backend).rerank("q", [])
     assert sel.indices == []
     assert sel.k == 0
     assert backend.calls == []
@@ -110,14 +110,14 @@ def test_empty_passages_do_not_call_the_model() -> None:
 @pytest.mark.parametrize("query", ["", "   \n"])
 def test_blank_query_is_a_value_error(query: str) -> None:
     with pytest.raises(ValueError, match="query is empty"):
-        DynamicReranker(KeywordBackend()).rerank(query, ["a"])
+        GenerativeReranker(KeywordBackend()).rerank(query, ["a"])
 
 
 def test_bad_passage_is_a_type_error_naming_its_position() -> None:
     with pytest.raises(TypeError, match="passage 2"):
-        DynamicReranker(KeywordBackend()).rerank("q", ["a", "b", 3])  # type: ignore[list-item]
+        GenerativeReranker(KeywordBackend()).rerank("q", ["a", "b", 3])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="passage 0"):
-        DynamicReranker(KeywordBackend()).rerank("q", [{"title": "no text"}])
+        GenerativeReranker(KeywordBackend()).rerank("q", [{"title": "no text"}])
 
 
 def test_mixed_inputs_are_accepted_and_not_mutated() -> None:
@@ -127,20 +127,20 @@ def test_mixed_inputs_are_accepted_and_not_mutated() -> None:
         {"title": "D", "text": "GOLD1"},
     ]
     before = copy.deepcopy(items)
-    sel = DynamicReranker(KeywordBackend()).rerank("q", items)
+    sel = GenerativeReranker(KeywordBackend()).rerank("q", items)
     assert sel.indices == [2, 0]
     assert items == before
     assert sel.passages[0].title == "D"
 
 
 def test_identical_passages_stay_distinct() -> None:
-    sel = DynamicReranker(KeywordBackend()).rerank("q", ["same GOLD1", "same GOLD1", "other"])
+    sel = GenerativeReranker(KeywordBackend()).rerank("q", ["same GOLD1", "same GOLD1", "other"])
     assert sel.indices == [0, 1]
 
 
 def test_batch_length_mismatch_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="one list of passages per query"):
-        DynamicReranker(KeywordBackend()).rerank_batch(["a", "b"], [["x"]])
+        GenerativeReranker(KeywordBackend()).rerank_batch(["a", "b"], [["x"]])
 
 
 def test_rerank_batch_equals_sequential_on_a_real_model(
@@ -188,7 +188,7 @@ def test_arerank_matches_rerank_under_gather(tiny_reranker: Any, hotpot_val: lis
 def test_long_passage_is_truncated_and_logged(
     tiny_reranker: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("INFO", logger="dynrag.core.reranker")
+    caplog.set_level("INFO", logger="dynrag.core.generative.reranker")
     long = "the quick brown fox jumps over the lazy dog " * 1200  # ~10k+ tokens
     sel = tiny_reranker.rerank("what does the fox do?", ["short passage", long])
     assert "truncated 1 of 2 passages" in caplog.text
@@ -229,14 +229,14 @@ def test_unusable_output_falls_back_the_same_with_and_without_a_tournament(
     policy = SelectionPolicy(fallback_k=3)
     for n in (25, 8):
         caplog.clear()
-        sel = DynamicReranker(ProseBackend(), window_size=10, policy=policy).rerank(
+        sel = GenerativeReranker(ProseBackend(), window_size=10, policy=policy).rerank(
             "q", candidates(n, {})
         )
         assert sel.indices == [0, 1, 2]
         assert sel.status == SelectionStatus.FALLBACK
         assert "unparseable output; fell back to 3 of" in caplog.text
     caplog.clear()
-    sel = DynamicReranker(ProseBackend(), window_size=10, policy=SelectionPolicy(max_k=4)).rerank(
+    sel = GenerativeReranker(ProseBackend(), window_size=10, policy=SelectionPolicy(max_k=4)).rerank(
         "q", candidates(10, {})
     )
     assert sel.indices == [0, 1, 2, 3]
@@ -246,7 +246,7 @@ def test_unusable_output_falls_back_the_same_with_and_without_a_tournament(
 def test_long_query_and_title_are_cut_with_a_note(caplog: pytest.LogCaptureFixture) -> None:
     # Issue 19 item 3: a 20k-character query built a prompt past the model's context.
     backend = KeywordBackend()
-    rr = DynamicReranker(backend, max_query_tokens=8, max_title_tokens=3)
+    rr = GenerativeReranker(backend, max_query_tokens=8, max_title_tokens=3)
     long_title = Passage(title="a b c d e f g", text="text GOLD1")
     sel = rr.rerank("why " * 5000, [long_title, "other"])
     assert sel.indices == [0]

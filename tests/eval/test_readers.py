@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from dynrag.eval.readers import detect_format, read_examples
+from dynrag.data.readers import detect_format, read_examples
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 

@@ -176,9 +176,9 @@ def test_query_engine_with_real_models(
 
 def test_unset_options_inherit_the_rerankers_policy(tiny_reranker: Any) -> None:
     # Issue 19 item 8: DynamicRAGRerank(reranker=rr) had max_k None while rr.policy.max_k was 4.
-    from dynrag import DynamicReranker
+    from dynrag import GenerativeReranker
 
-    trained = DynamicReranker(
+    trained = GenerativeReranker(
         tiny_reranker.backend, max_passage_tokens=64, policy=SelectionPolicy(max_k=4, min_k=1)
     )
     inherited = DynamicRAGRerank(reranker=trained)

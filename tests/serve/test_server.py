@@ -14,7 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
-from dynrag import DynamicReranker, SelectionPolicy
+from dynrag import DynamicReranker, GenerativeReranker, SelectionPolicy
 from dynrag.serve.app import create_app
 
 
@@ -317,7 +317,7 @@ def test_min_k_above_the_models_max_k_is_422(tiny_reranker: Any) -> None:
     # Issue 19 item 4: {"min_k": 6} over a model max_k of 4 returned k = 6.
     from fastapi.testclient import TestClient
 
-    capped = DynamicReranker(
+    capped = GenerativeReranker(
         tiny_reranker.backend, max_passage_tokens=64, policy=SelectionPolicy(max_k=4)
     )
     docs = [f"passage {i}" for i in range(10)]
@@ -331,6 +331,29 @@ def test_min_k_above_the_models_max_k_is_422(tiny_reranker: Any) -> None:
         assert 3 <= ok.json()["k"] <= 4
         lifted = {"query": "q", "documents": docs, "min_k": 6, "max_k": 6}
         assert client.post("/v1/rerank", json=lifted).json()["k"] == 6
+
+
+def test_every_policy_option_reaches_the_server_and_through_the_client(
+    server: str, tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
+    # The client used to send min_k/max_k only: allow_empty, fallback_k, token_budget were lost.
+    ex = hotpot_val[3]
+    body = _body(ex, min_k=0, max_k=5)
+    assert httpx.post(f"{server}/v1/rerank", json={**body, "token_budget": 1}).json()["k"] == 0
+    kept = httpx.post(
+        f"{server}/v1/rerank", json={**body, "token_budget": 1, "allow_empty": False}
+    ).json()
+    assert kept["k"] == 1
+    for policy in (
+        SelectionPolicy(max_k=5, token_budget=1, allow_empty=False),
+        SelectionPolicy(min_k=2, max_k=3, fallback_k=1),
+        SelectionPolicy(max_k=4, token_budget=120),
+    ):
+        remote = DynamicReranker.from_pretrained(server, policy=policy)
+        for ex in hotpot_val[3:6]:
+            local = tiny_reranker.rerank(ex["question"], ex["passages"], policy=policy)
+            got = remote.rerank(ex["question"], ex["passages"])
+            assert (got.indices, got.status) == (local.indices, local.status), policy
 
 
 # -- mixed load (issue 19, permanent check) ----------------------------------------------------

