@@ -1,12 +1,27 @@
-"""The example type shared by training and evaluation: a question, its candidates, its gold."""
+"""The example type shared by training and evaluation, and the text normalisation of QA."""
 
 from __future__ import annotations
+
+import re
+import string
 
 from pydantic import BaseModel, Field
 
 from dynrag.core.types import Passage
 
-__all__ = ["QAExample"]
+__all__ = ["QAExample", "normalize_answer"]
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces.
+
+    Answers are scored on it (`dynrag.eval.metrics`), and questions matched on it.
+    """
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 class QAExample(BaseModel):

@@ -199,11 +199,11 @@ def drop_questions_in(
 ) -> tuple[list[QAExample], int]:
     """``examples`` without the questions that also appear in any of ``paths``.
 
-    Questions match on their normalised text (`dynrag.eval.metrics.normalize_answer`), so the
+    Questions match on their normalised text (`dynrag.data.examples.normalize_answer`), so the
     same question in another format or file still matches. Returns the kept examples and how
     many were dropped.
     """
-    from dynrag.eval.metrics import normalize_answer
+    from dynrag.data.examples import normalize_answer
 
     seen: set[str] = set()
     for path in paths:

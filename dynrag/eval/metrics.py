@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import math
 import random
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
+
+from dynrag.data.examples import normalize_answer
 
 __all__ = [
     "accuracy",
     "bootstrap_ci",
     "exact_match",
     "ndcg",
-    "normalize_answer",
     "pair_auc",
     "percentile",
     "selection_prf",
     "token_f1",
 ]
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation)
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
 
 
 def exact_match(prediction: str, answers: Sequence[str]) -> float:

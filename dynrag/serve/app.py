@@ -4,8 +4,9 @@
 policy's options (``min_k``, ``max_k`` or ``top_n``, ``allow_empty``, ``fallback_k``,
 ``token_budget``; left out: the model's own) and answers ``{"model", "k", "status",
 "results": [{"index", "relevance_score"}]}`` with results in the chosen order
-(``relevance_score`` is the reciprocal rank). ``GET /health`` answers ``{"status": "ok"}``. Concurrent requests are gathered into batches for the model;
-each request succeeds or fails on its own (a bad request never fails its batch-mates).
+(``relevance_score`` is the reciprocal rank). ``GET /health`` answers ``{"status": "ok"}``.
+Concurrent requests are gathered into batches for the model; each request succeeds or fails on
+its own (a bad request never fails its batch-mates).
 
 Bad input is refused before the model runs: a body over ``max_body_bytes`` (chunked or not) gets
 413 as soon as the limit is passed; invalid JSON, invalid text (a lone surrogate), a query or

@@ -1,7 +1,7 @@
 """``dynrag-train``: behaviour cloning and RL from generator feedback, stage by stage.
 
-One subcommand per registered stage (`dynrag.training.stages.STAGES`, with its help line),
-plus ``run``. Every subcommand takes the pipeline config (YAML); ``run`` executes ``stages``
+One subcommand per registered stage (`dynrag.training.stages.registry.STAGES`, with its help
+line), plus ``run``. Every subcommand takes the pipeline config (YAML); ``run`` executes ``stages``
 from it in order, skipping completed ones. Works the same under ``accelerate launch``.
 """
 
@@ -19,7 +19,7 @@ _RUN_HELP = "the whole pipeline (config.stages), skipping completed stages"
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (one subcommand per registered stage, plus ``run``)."""
-    from dynrag.training.stages import STAGES
+    from dynrag.training.stages.registry import STAGES
 
     helps = {name: spec.help for name, spec in STAGES.items()}
     helps["run"] = _RUN_HELP
@@ -53,9 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         import datasets  # noqa: F401  # the train extra, checked before any work starts
         import trl  # noqa: F401
 
-        from dynrag.training.config import load_config
+        from dynrag.training.pipeline import load_config, run_named_stage, run_pipeline
         from dynrag.training.rundir import RunDir, StageConflictError
-        from dynrag.training.stages import get_stage, run_pipeline, run_stage
     except ImportError as err:
         log.error("%s\ndynrag-train needs the train extra: pip install 'dynrag[train]'", err)
         return 2
@@ -67,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             final = run_pipeline(config, force=args.force)
         else:
             rd = RunDir(config)
-            final = run_stage(get_stage(args.command), rd, force=args.force)
+            final = run_named_stage(args.command, rd, force=args.force)
     except (ValueError, FileNotFoundError, StageConflictError) as err:
         log.error("%s", err)
         return 2

@@ -1,11 +1,12 @@
-"""Configuration of `dynrag-train`: shared settings, plus one section per registered stage.
+"""The shared settings of a `dynrag-train` config: the fields every stage reads.
 
-A YAML file holds a `TrainConfig`; every field has a default, so a config names only what
-differs (see ``configs/`` in the repository). Unknown keys are errors, so typos do not pass
-silently. Which stage sections exist, and which class each one is, comes from the stage
-registry (`dynrag.training.stages`): a stage's ``config_key`` is its YAML section and its
-``settings`` class validates it. The built-in stages' classes are in `dynrag.training.settings`
-(importable from here too).
+A YAML file holds a `dynrag.training.pipeline.TrainConfig`: the fields of `SharedConfig` below,
+plus one section per registered stage (``bc:``, ``sample:``, ``encoder-bc:``...), each
+validated by its stage's settings class, which its stage module defines. Every field has a
+default, so a config names only what differs (see ``configs/`` in the repository). Unknown
+keys are errors, so typos do not pass silently.
+
+This module is the bottom layer of ``dynrag.training``: it imports no other module of it.
 """
 
 from __future__ import annotations
@@ -13,47 +14,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dynrag.core.constants import DEFAULT_GENERATOR, DEFAULT_PROMPT_FORMAT
 from dynrag.core.presort import PresortMethod
-from dynrag.training.settings import (
-    BCConfig,
-    DPOConfig,
-    FeedbackConfig,
-    GRPOConfig,
-    JudgeConfig,
-    LoraSettings,
-    PairsConfig,
-    RewardConfig,
-    RewardWeights,
-    SampleConfig,
-    TrainerSettings,
-    _Strict,
-    trainer_fields,
-)
 
-__all__ = [
-    "BCConfig",
-    "DPOConfig",
-    "DataConfig",
-    "FeedbackConfig",
-    "GRPOConfig",
-    "JudgeConfig",
-    "LoraSettings",
-    "PairsConfig",
-    "RewardConfig",
-    "RewardWeights",
-    "SampleConfig",
-    "TrainConfig",
-    "TrainerSettings",
-    "load_config",
-    "trainer_fields",
-]
+__all__ = ["DataConfig", "SharedConfig", "StrictSettings"]
 
 _S = TypeVar("_S", bound=BaseModel)
 
 
-class DataConfig(_Strict):
+class StrictSettings(BaseModel):
+    """A settings class whose unknown keys are errors and whose assignments are validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(StrictSettings):
     """Training questions: files in any format `dynrag eval` reads."""
 
     train: list[Path] = Field(default_factory=list, description="Data files for bc/sample/grpo.")
@@ -90,25 +67,24 @@ class DataConfig(_Strict):
         return self.file_limits.get(path, self.limit)
 
 
-class TrainConfig(_Strict):
-    """The whole pipeline (``dynrag-train run --config cfg.yaml``).
+class SharedConfig(BaseModel):
+    """The fields of a pipeline config that every stage shares; the stage sections are extra.
 
-    Besides the fields below, the config holds one section per registered stage that declares
-    settings (``bc:``, ``sample:``, ``reward:``, ...; `dynrag.training.stages`): each is
-    validated by its stage's settings class and defaults to it when absent. Read one with
-    `section` (``config.bc`` works too, untyped).
+    `dynrag.training.pipeline.TrainConfig` is this class with its stage sections validated
+    against the stage registry; it is what the stages, the run directory and the CLI get. The
+    two methods that name stages (`stage_spec`, `training_stages`) are answered there.
     """
 
     model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     model: str = Field(
-        default="smollm2-135m-instruct",
+        default=DEFAULT_GENERATOR,
         description="Starting model: folder, bundled name or hub id; also the LoRA base.",
     )
     run_dir: Path = Field(default=Path("runs/dynrag"), description="Where every stage writes.")
     seed: int = Field(default=0)
     device: str | None = Field(default=None, description="cpu, cuda... (default: CUDA if any).")
-    prompt_format: str = Field(default="dynamicrag-v1")
+    prompt_format: str = Field(default=DEFAULT_PROMPT_FORMAT)
     max_passage_tokens: int = Field(default=128, ge=8, description="Per passage, as at inference.")
     max_candidates: int = Field(
         default=20, ge=2, description="Candidates shown per question (the first N, after presort)."
@@ -132,51 +108,14 @@ class TrainConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
 
     @model_validator(mode="after")
-    def _scores_need_presort(self) -> TrainConfig:
-        from dynrag.core.prompts import get_prompt_format
+    def _scores_need_presort(self) -> SharedConfig:
+        from dynrag.core.generative.prompts import get_prompt_format
 
         if get_prompt_format(self.prompt_format).uses_scores and self.presort is None:
             msg = (
                 f"prompt_format {self.prompt_format!r} shows first-stage scores: "
                 "set presort (bm25, minilm or hybrid)"
             )
-            raise ValueError(msg)
-        return self
-
-    @model_validator(mode="after")
-    def _stage_sections(self) -> TrainConfig:
-        from dynrag.training.stages import STAGES, config_sections
-
-        sections = config_sections()
-        extra = self.__pydantic_extra__
-        assert extra is not None  # extra="allow"
-        unknown = [k for k in extra if k not in sections]
-        if unknown:
-            msg = (
-                f"unknown key(s) {unknown}; stage sections are {', '.join(sections)}, "
-                f"other fields {', '.join(type(self).model_fields)}"
-            )
-            raise ValueError(msg)
-        for key, cls in sections.items():
-            raw = extra.get(key)
-            if isinstance(raw, cls):
-                continue
-            try:
-                extra[key] = cls.model_validate({} if raw is None else raw)
-            except ValidationError as err:
-                lines = [
-                    ".".join(map(str, (key, *e["loc"])))
-                    + ": "
-                    + e["msg"].removeprefix("Value error, ")
-                    for e in err.errors()
-                ]
-                raise ValueError("; ".join(lines)) from None
-        ordered = {key: extra[key] for key in sections}  # registry order, as dumped
-        extra.clear()
-        extra.update(ordered)
-        unknown = [s for s in self.stages if s not in STAGES]
-        if unknown:
-            msg = f"unknown stage(s) {unknown}; stages are {', '.join(STAGES)}"
             raise ValueError(msg)
         return self
 
@@ -202,22 +141,26 @@ class TrainConfig(_Strict):
             raise TypeError(msg)
         return value
 
+    def section_class(self, key: str) -> type[BaseModel] | None:
+        """The settings class of section ``key`` (None: the config has no such section)."""
+        extra = self.__pydantic_extra__ or {}
+        value = extra.get(key)
+        return type(value) if isinstance(value, BaseModel) else None
 
-def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
-    """Read a YAML (or JSON) config; relative paths in it are from the current directory.
+    def stage_spec(self, name: str) -> Any:
+        """The registered stage ``name`` (a `StageSpec`); see `pipeline.TrainConfig`.
 
-    Raises:
-        ValueError: a missing file or an invalid config (pydantic names the field).
-    """
-    import yaml
+        Raises:
+            NotImplementedError: this config was not validated against the stage registry.
+        """
+        msg = "a config that names stages is a dynrag.training.pipeline.TrainConfig"
+        raise NotImplementedError(msg)
 
-    path = Path(path)
-    if not path.is_file():
-        msg = f"config file not found: {path}"
-        raise ValueError(msg)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(raw, dict):
-        msg = f"{path}: the config must be a mapping of fields"
-        raise ValueError(msg)
-    raw.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.model_validate(raw)
+    def training_stages(self) -> list[str]:
+        """The stages that write a model, in pipeline order; see `pipeline.TrainConfig`.
+
+        Raises:
+            NotImplementedError: this config was not validated against the stage registry.
+        """
+        msg = "a config that names stages is a dynrag.training.pipeline.TrainConfig"
+        raise NotImplementedError(msg)

@@ -1,4 +1,4 @@
-"""In-house feedback logs: the record schema, validation, and preference pairs built from them.
+"""In-house feedback logs: the record schema, validation, preference pairs, and their settings.
 
 One JSON object per line (`FeedbackRecord`)::
 
@@ -6,7 +6,9 @@ One JSON object per line (`FeedbackRecord`)::
      "selection": [2, 0], "answer": "...", "rating": 0.8}
     {"query": "...", "passages": [...], "preferred": [1], "rejected": [0, 3]}
 
-Positions are 0-based, as in `dynrag.core.Selection.indices`.
+Positions are 0-based, as in `dynrag.core.Selection.indices`. `FeedbackLogs` is what the
+``feedback`` and ``encoder-feedback`` sections share: which files to read, and the rating gap a
+pair needs.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +34,7 @@ from pydantic import (
 
 from dynrag.core.types import Passage, to_passages
 
-__all__ = ["FeedbackPair", "FeedbackRecord", "feedback_pairs", "read_feedback"]
+__all__ = ["FeedbackLogs", "FeedbackPair", "FeedbackRecord", "feedback_pairs", "read_feedback"]
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +193,39 @@ def feedback_pairs(records: list[FeedbackRecord], rating_margin: float = 0.0) ->
         )
     logger.info("%d preference pairs from %d feedback records", len(pairs), len(records))
     return pairs
+
+
+class FeedbackLogs(BaseModel):
+    """The feedback logs a stage trains on: what ``feedback`` and ``encoder-feedback`` share.
+
+    Each stage's section class adds its own training settings to these fields:
+    `dynrag.training.stages.feedback.FeedbackConfig` the DPO trainer's (``feedback:``),
+    `dynrag.training.stages.encoder_feedback.EncoderFeedbackConfig` the head's
+    (``encoder-feedback:``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: list[Path] = Field(default_factory=list, description="Feedback JSONL files.")
+    rating_margin: float = Field(
+        default=0.0, ge=0.0, description="Smallest rating gap for a pair built from ratings."
+    )
+
+    def files(self, section: str) -> Sequence[Path]:
+        """The files of ``path`` (a stage's input files; ``section`` names its YAML section).
+
+        Raises:
+            ValueError: ``path`` names no file.
+        """
+        if not self.path:
+            msg = f"{section}.path names no file; list the feedback JSONL files in the config"
+            raise ValueError(msg)
+        return list(self.path)
+
+    def records(self) -> list[FeedbackRecord]:
+        """Every record of the files of ``path``, validated (`read_feedback`)."""
+        return [r for path in self.path for r in read_feedback(path)]
+
+    def pairs(self, records: list[FeedbackRecord]) -> list[FeedbackPair]:
+        """The preference pairs of ``records`` with this ``rating_margin`` (`feedback_pairs`)."""
+        return feedback_pairs(records, self.rating_margin)

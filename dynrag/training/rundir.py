@@ -4,6 +4,10 @@
 seed, and each stage's status. A stage that completed with the same settings is skipped; a
 stage that was interrupted resumes (trainers from their last checkpoint, sampling and scoring
 from the questions already written).
+
+What a stage's settings hash covers comes from its registry entry, which the config answers
+(`SharedConfig.stage_spec`, `SharedConfig.training_stages`): this module imports no stage. The
+rules that keep older run directories' hashes matching are in `dynrag.training.compat`.
 """
 
 from __future__ import annotations
@@ -22,9 +26,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from dynrag.training.config import TrainConfig
+from dynrag.training import compat
+from dynrag.training.config import SharedConfig
 
-__all__ = ["RunDir", "StageConflictError", "file_sha256", "is_main_process", "read_jsonl"]
+__all__ = [
+    "RunDir",
+    "StageConflictError",
+    "file_sha256",
+    "is_main_process",
+    "last_complete_checkpoint",
+    "read_jsonl",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,48 +53,6 @@ _PACKAGES = (
     "datasets",
     "vllm",
 )
-
-
-def _hashed_section(
-    section: dict[str, Any], cls: Any = None, keep: Iterable[str] = ()
-) -> dict[str, Any]:
-    """A config section as hashed, so that older run directories still match.
-
-    A TRL section's ``trainer`` is hashed under its first name, ``extra``; the fields its
-    settings class added later (``HASH_OMITS_DEFAULTS``) are left out while they hold the
-    default they were added with, except those named in ``keep`` (how a version that already
-    had them recorded them). So run directories made before a rename or a new option still
-    find their stages complete.
-    """
-    added = {k: v for k, v in _added_fields(cls).items() if k not in set(keep)}
-    section = _omit_defaults(section, added)
-    if "trainer" in section and "extra" not in section:
-        return {("extra" if k == "trainer" else k): v for k, v in section.items()}
-    return section
-
-
-def _added_fields(cls: Any) -> dict[str, Any]:
-    """A settings class's ``HASH_OMITS_DEFAULTS``: later options and their first defaults."""
-    return dict(getattr(cls, "HASH_OMITS_DEFAULTS", {}))
-
-
-def _omit_defaults(section: dict[str, Any], added: dict[str, Any]) -> dict[str, Any]:
-    """``section`` without the ``added`` keys at their value; ``a.b`` names a nested key."""
-    out = dict(section)
-    for dotted, default in added.items():
-        *parents, key = dotted.split(".")
-        holder = out
-        for name in parents:
-            inner = holder.get(name)
-            if not isinstance(inner, dict):
-                break
-            copied = dict(inner)  # the caller's section is left as it was
-            holder[name] = copied
-            holder = copied
-        else:
-            if key in holder and holder[key] == default:
-                del holder[key]
-    return out
 
 
 class StageConflictError(RuntimeError):
@@ -148,7 +118,7 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 class RunDir:
     """A run's folder: ``manifest.json`` and one sub-folder per stage."""
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: SharedConfig) -> None:
         """Open (or create) the run directory named by ``config.run_dir``."""
         self.config = config
         self.path = Path(config.run_dir)
@@ -162,6 +132,10 @@ class RunDir:
             data.setdefault("stages", {})
             return data
         return {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": {}}
+
+    def reload(self) -> None:
+        """Read the manifest again (another process, or a stage, may have written it)."""
+        self.manifest = self._load()
 
     def save(self) -> None:
         """Write the manifest (atomically)."""
@@ -187,21 +161,12 @@ class RunDir:
     def settings_hashes(self, stage: str, inputs: dict[str, str]) -> set[str]:
         """`settings_hash`, and the hashes of the same settings as older versions recorded them.
 
-        Options are added to ``HASH_OMITS_DEFAULTS`` in the order they appeared. A version that
-        had the first k of them, before they were listed there, recorded those k even at their
-        defaults and had none of the later ones; a version that lists them leaves every one
-        out at its default. So each section is tried with its first k options kept, k = 0..n.
+        Each hashed section is tried with the first k of its later options kept at their
+        defaults, k = 0..n (`compat.kept_option_prefixes` says why).
         """
-        from dynrag.training.stages import config_sections, get_stage
-
-        spec = get_stage(stage)
-        classes = config_sections()
+        spec = self.config.stage_spec(stage)
         names = [n for n in dict.fromkeys([spec.config_key, *spec.hashed_sections()]) if n]
-        prefixes = [
-            [[f"{n}:{k}" for k in list(_added_fields(classes.get(n)))[:i]] for i in range(m + 1)]
-            for n in names
-            for m in [len(_added_fields(classes.get(n)))]
-        ]
+        prefixes = compat.kept_option_prefixes({n: self.config.section_class(n) for n in names})
         cfg = self.config.model_dump(mode="json")
         return {
             self._hash(stage, inputs, frozenset(k for part in combo for k in part), cfg)
@@ -212,21 +177,19 @@ class RunDir:
         self, stage: str, inputs: dict[str, str], keep: frozenset[str], cfg: dict[str, Any]
     ) -> str:
         """The hash of the dumped ``cfg``; ``keep``: ``section:option``s hashed at default."""
-        from dynrag.training.stages import config_sections, get_stage
-
-        spec = get_stage(stage)
-        classes = config_sections()
+        spec = self.config.stage_spec(stage)
         shared = {k: cfg[k] for k in ("model", "seed", "prompt_format", "max_passage_tokens")}
         shared["max_candidates"] = cfg["max_candidates"]
-        if cfg.get("presort") is not None:  # absent before presort existed: old hashes hold
-            shared["presort"] = cfg["presort"]
+        for name in compat.SHARED_ADDED_LATER:  # absent before they existed: old hashes hold
+            if cfg.get(name) is not None:
+                shared[name] = cfg[name]
         data = cfg["data"]
         # Which questions are read (the files themselves are in ``inputs``).
         shared["data"] = {k: data[k] for k in ("limit", "file_limits", "format")}
 
         def section(name: str) -> dict[str, Any]:
             kept = [k.split(":", 1)[1] for k in keep if k.startswith(f"{name}:")]
-            return _hashed_section(cfg.get(name, {}), classes.get(name), kept)
+            return compat.hashed_section(cfg.get(name, {}), self.config.section_class(name), kept)
 
         key = spec.config_key
         own = section(key) if key else {}
@@ -237,18 +200,11 @@ class RunDir:
         blob = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def is_complete(
-        self,
-        stage: str,
-        inputs: dict[str, str],
-        *,
-        force: bool = False,
-        also_accept: Iterable[dict[str, str]] = (),
-    ) -> bool:
+    def is_complete(self, stage: str, inputs: dict[str, str], *, force: bool = False) -> bool:
         """Whether ``stage`` already completed with these settings.
 
-        ``also_accept``: other records of the same inputs that count as the same (the names
-        older versions recorded them under).
+        The inputs as older versions recorded them (`compat.older_input_records`) count as the
+        same.
 
         Raises:
             StageConflictError: it completed with other settings (and ``force`` is False).
@@ -263,7 +219,7 @@ class RunDir:
             entry["status"] = "forced"
             return False
         accepted: set[str] = set()
-        for x in (inputs, *also_accept):
+        for x in (inputs, *compat.older_input_records(stage, inputs)):
             accepted |= self.settings_hashes(stage, x)
         if entry.get("settings") not in accepted:
             msg = (
@@ -304,9 +260,7 @@ class RunDir:
         Completed training stages (``trains`` in the registry) count in pipeline order;
         ``before``: only those earlier than this training stage.
         """
-        from dynrag.training.stages import training_stages
-
-        order = training_stages()
+        order = self.config.training_stages()
         if before in order:
             order = order[: order.index(before)]
         latest = self.config.model
@@ -319,3 +273,29 @@ class RunDir:
     def input_hashes(self, paths: Iterable[Path]) -> dict[str, str]:
         """``{path: sha256}`` for files (the manifest's record of what a stage read)."""
         return {str(p): file_sha256(Path(p)) for p in paths}
+
+
+def last_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder in ``output_dir`` that was written to the end.
+
+    A trainer writes ``trainer_state.json`` last, so a folder without it is what a process
+    killed while saving leaves behind; such folders are skipped with a warning (resuming from
+    one fails), and the checkpoint before them is used.
+    """
+    from transformers.trainer import TRAINER_STATE_NAME
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    if not output_dir.is_dir():
+        return None
+    steps = {}
+    for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        suffix = path.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
+        if path.is_dir() and suffix.isdigit():
+            steps[int(suffix)] = path
+    for step in sorted(steps, reverse=True):
+        if (steps[step] / TRAINER_STATE_NAME).is_file():
+            return steps[step]
+        logger.warning(
+            "skipping %s: written only in part (the run stopped while saving it)", steps[step]
+        )
+    return None

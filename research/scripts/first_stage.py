@@ -25,8 +25,9 @@ from typing import Any
 from tqdm import tqdm
 
 from dynrag.core.presort import _standardised, bm25_scores, minilm_scores, passage_text
+from dynrag.data.examples import normalize_answer
 from dynrag.data.readers import drop_questions_in, read_examples
-from dynrag.eval.metrics import bootstrap_ci, normalize_answer, selection_prf
+from dynrag.eval.metrics import bootstrap_ci, selection_prf
 
 Row = dict[str, Any]
 

@@ -236,9 +236,9 @@ def test_unusable_output_falls_back_the_same_with_and_without_a_tournament(
         assert sel.status == SelectionStatus.FALLBACK
         assert "unparseable output; fell back to 3 of" in caplog.text
     caplog.clear()
-    sel = GenerativeReranker(ProseBackend(), window_size=10, policy=SelectionPolicy(max_k=4)).rerank(
-        "q", candidates(10, {})
-    )
+    sel = GenerativeReranker(
+        ProseBackend(), window_size=10, policy=SelectionPolicy(max_k=4)
+    ).rerank("q", candidates(10, {}))
     assert sel.indices == [0, 1, 2, 3]
     assert "fell back to 4 of 10 candidates in retrieval order (max_k: cut 10 -> 4)" in caplog.text
 

@@ -6,12 +6,12 @@ import math
 
 import pytest
 
+from dynrag.data.examples import normalize_answer
 from dynrag.eval.metrics import (
     accuracy,
     bootstrap_ci,
     exact_match,
     ndcg,
-    normalize_answer,
     pair_auc,
     percentile,
     selection_prf,

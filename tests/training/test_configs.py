@@ -1,4 +1,5 @@
-"""Every config shipped in ``configs/`` is valid and names data that exists."""
+"""Every config in ``configs/`` (the shipped models' recipes) and ``research/configs/`` (past
+recipes) is valid and names data that exists."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from dynrag.training.config import load_config
+from dynrag.training.pipeline import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+CONFIGS = sorted(
+    [*(ROOT / "configs").glob("*.yaml"), *(ROOT / "research" / "configs").glob("*.yaml")]
+)
 
 
 def test_there_are_configs() -> None:
@@ -32,7 +35,7 @@ def test_gradient_checkpointing_setting_reaches_every_trl_config(
     """TRL's configs default gradient checkpointing to True; ours (False by default) must win."""
     from trl import DPOConfig, GRPOConfig, SFTConfig
 
-    from dynrag.training.config import TrainConfig
+    from dynrag.training.pipeline import TrainConfig
     from dynrag.training.stages.trl_support import trl_config
 
     stage = {"gradient_checkpointing": enabled}

@@ -10,24 +10,21 @@ import pytest
 from pydantic import ValidationError
 
 from dynrag import DynamicReranker
-from dynrag.core.backends.transformers import render_chat
+from dynrag.core.generative.backends.transformers import render_chat
 from dynrag.core.presort import PRESORT_SCORE_KEY, presort_ranking
 from dynrag.core.types import Passage
-from dynrag.eval.readers import EvalExample
-from dynrag.training.config import BCConfig, TrainConfig
-from dynrag.training.data import (
-    PromptBuilder,
-    expert_selection,
-    load_train_examples,
-    with_missing_gold,
-)
+from dynrag.data.examples import QAExample
+from dynrag.training.causal_lm.data import PromptBuilder
 from dynrag.training.feedback import FeedbackRecord, feedback_pairs, read_feedback
+from dynrag.training.pipeline import TrainConfig
+from dynrag.training.questions import load_train_examples
+from dynrag.training.stages.bc import BCConfig, expert_selection, with_missing_gold
 
 from .conftest import HOTPOT_TRAIN, HOTPOT_VAL
 
 
-def _example(gold: list[int] | None) -> EvalExample:
-    return EvalExample(
+def _example(gold: list[int] | None) -> QAExample:
+    return QAExample(
         id="x",
         question="q",
         answers=["a"],
@@ -116,9 +113,9 @@ def test_training_prompt_is_the_inference_prompt(
     ex = hotpot_val[0]
     tok = tiny_reranker.backend.tokenizer
     builder = PromptBuilder(tok, "dynamicrag-v1", tiny_reranker.max_passage_tokens)
-    state = tiny_reranker._prepare(ex["question"], ex["passages"], tiny_reranker.policy)
-    expected = render_chat(tok, tiny_reranker.prompt_format.messages(ex["question"], state.shown))
     passages = [Passage(**p) for p in ex["passages"]]
+    state = tiny_reranker._prepare(ex["question"], passages, tiny_reranker.policy)
+    expected = render_chat(tok, tiny_reranker.prompt_format.messages(ex["question"], state.shown))
     assert builder.prompt(ex["question"], passages) == expected
     assert builder.completion([2, 0]) == "[3], [1]" + tok.eos_token
     assert builder.completion([]) == "None" + tok.eos_token
@@ -187,6 +184,41 @@ def test_rating_pairs_drop_ties() -> None:
     ]
     pairs = feedback_pairs(records)
     assert [(p.query, p.chosen, p.rejected) for p in pairs] == [("other", [2], [0, 1])]
+
+
+def test_both_feedback_stages_read_their_logs_with_one_settings_class(tmp_path: Path) -> None:
+    from dynrag.training.feedback import FeedbackLogs
+    from dynrag.training.stages.encoder_feedback import EncoderFeedbackConfig
+    from dynrag.training.stages.feedback import FeedbackConfig
+
+    log = tmp_path / "log.jsonl"
+    base = {"query": "q", "passages": ["a", "b"]}
+    log.write_text(
+        json.dumps({**base, "selection": [0], "rating": 0.9})
+        + "\n"
+        + json.dumps({**base, "selection": [1], "rating": 0.4})
+        + "\n"
+    )
+    cfg = TrainConfig(feedback={"path": [log]}, **{"encoder-feedback": {"path": [log]}})
+    for key, cls in (("feedback", FeedbackConfig), ("encoder-feedback", EncoderFeedbackConfig)):
+        settings = cfg.section(key, cls)
+        assert isinstance(settings, FeedbackLogs)
+        assert settings.files(key) == [log]
+        records = settings.records()
+        assert [(p.chosen, p.rejected) for p in settings.pairs(records)] == [([0], [1])]
+        with pytest.raises(ValueError, match=f"^{key}.path names no file"):
+            cls().files(key)
+    assert (
+        cfg.section("feedback", FeedbackConfig)
+        .model_copy(update={"rating_margin": 0.5})
+        .pairs(records)
+        == []
+    )
+    # each section keeps its own keys: DPO fields for feedback, the head for encoder-feedback
+    with pytest.raises(ValidationError, match="head"):
+        TrainConfig(feedback={"head": {}})
+    with pytest.raises(ValidationError, match="beta"):
+        TrainConfig(**{"encoder-feedback": {"beta": 0.1}})
 
 
 def test_presort_orders_candidates_before_the_cut_and_keeps_gold() -> None:

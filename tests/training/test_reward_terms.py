@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from dynrag.core.types import Passage
-from dynrag.training.config import RewardConfig, RewardWeights, load_config
-from dynrag.training.reward_terms import REWARD_TERMS, RewardTerm, TermInput, term_names
-from dynrag.training.rewards import RewardScorer, RewardTerms, ScoredSample, combine
+from dynrag.training.pipeline import load_config
+from dynrag.training.rewards.scorer import RewardScorer, RewardTerms, ScoredSample, combine
+from dynrag.training.rewards.settings import RewardConfig, RewardWeights
+from dynrag.training.rewards.terms import REWARD_TERMS, RewardTerm, TermInput, term_names
 
 
 class TitleInQuestion(RewardTerm):

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from dynrag.core.types import Passage
-from dynrag.training.config import RewardConfig, RewardWeights
 from dynrag.training.rewards import (
+    RewardConfig,
     RewardScorer,
     RewardTerms,
+    RewardWeights,
     ScoredSample,
     brevity,
     combine,

@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dynrag.training.config import TrainConfig
-from dynrag.training.rundir import RunDir, _omit_defaults
-from dynrag.training.stages import get_stage
+from dynrag.training.compat import omit_defaults as _omit_defaults
+from dynrag.training.pipeline import TrainConfig
+from dynrag.training.rundir import RunDir
 from dynrag.training.stages.base import stage_inputs
 from dynrag.training.stages.encoder_bc import EncoderBCConfig
+from dynrag.training.stages.registry import get_stage
 
 ROOT = Path(__file__).resolve().parents[2]
 

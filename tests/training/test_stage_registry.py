@@ -17,15 +17,13 @@ import pytest
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from dynrag.training.config import TrainConfig, load_config
+from dynrag.training.pipeline import TrainConfig, load_config, run_named_stage, run_pipeline
 from dynrag.training.rundir import RunDir, StageConflictError
 from dynrag.training.stages import (
-    STAGE_FUNCTIONS,
     STAGES,
     StageContext,
     StageSpec,
     register_stage,
-    run_pipeline,
     unregister_stage,
 )
 
@@ -91,7 +89,21 @@ def test_a_registered_stage_is_a_cli_subcommand(toy_stage: StageSpec, capsys: An
     assert "toy" in out
     assert "a toy stage that writes a word" in out
     assert parser.parse_args(["toy", "--config", "c.yaml"]).command == "toy"
-    assert "toy" in STAGE_FUNCTIONS
+    assert "toy" in STAGES
+
+
+def test_a_registered_stage_runs_by_name(toy_stage: StageSpec, tmp_path: Path) -> None:
+    rd = RunDir(load_config(_toy_config(tmp_path)))
+    ckpt = tmp_path / "run" / "toy" / "checkpoint"
+    assert run_named_stage("toy", rd) == ckpt
+    assert (ckpt / "model.txt").read_text() == "base:abc:hellohello"
+    assert CALLS == ["hello"]
+    assert run_named_stage("toy", rd) == ckpt  # complete: skipped
+    assert CALLS == ["hello"]
+    assert run_named_stage("toy", rd, force=True) == ckpt
+    assert CALLS == ["hello", "hello"]
+    with pytest.raises(KeyError, match="unknown stage 'nope'; stages are bc, sample"):
+        run_named_stage("nope", rd)
 
 
 def test_the_config_accepts_a_registered_stage_and_validates_its_section(

@@ -227,7 +227,7 @@ def test_force_reruns_a_completed_stage_from_scratch(make_config: Any, tmp_path:
 
 
 def test_last_complete_checkpoint_skips_part_written_ones(tmp_path: Path) -> None:
-    from dynrag.training.stages.base import last_complete_checkpoint
+    from dynrag.training.rundir import last_complete_checkpoint
 
     assert last_complete_checkpoint(tmp_path / "missing") is None
     assert last_complete_checkpoint(tmp_path) is None

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from dynrag.core.encoder.scorer import base_minilm_path, pair_text
+from dynrag.core.constants import base_minilm_path
+from dynrag.core.encoder.scorer import pair_text
 from dynrag.data.examples import QAExample
 from dynrag.training.encoder.settings import ScorerTraining
 
@@ -144,7 +145,7 @@ def train_scorer(
     )
     from transformers import set_seed
 
-    from dynrag.training.stages.base import last_complete_checkpoint
+    from dynrag.training.rundir import last_complete_checkpoint
 
     base = base_minilm_path(settings.base_model)
     # The classifier and the LoRA matrices are drawn at construction, before the trainer seeds

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dynrag.core.encoder.settings import BASE_MINILM_NAME as BASE_MINILM
+from dynrag.core.constants import BASE_MINILM
 
 __all__ = ["HeadTraining", "ScorerTraining"]
 

@@ -22,21 +22,20 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from dynrag.training.rundir import RunDir, is_main_process, read_jsonl
+from dynrag.training.rundir import RunDir, is_main_process, last_complete_checkpoint, read_jsonl
 
 __all__ = [
     "StageContext",
     "StageSpec",
     "append_jsonl",
     "done_ids",
-    "last_complete_checkpoint",
     "latest_model_before",
     "run_stage",
     "stage_inputs",
@@ -69,8 +68,6 @@ class StageSpec:
             pipeline's result start from (`RunDir.latest_model`).
         output: what running it returns: this path inside its folder.
         main_process_only: under ``accelerate launch`` only the main process runs it.
-        legacy_input_keys: inputs recorded under another name by older versions (new name ->
-            old name), so that their run directories are still found complete.
     """
 
     name: str
@@ -86,7 +83,6 @@ class StageSpec:
     trains: bool = False
     output: str = "checkpoint"
     main_process_only: bool = False
-    legacy_input_keys: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.config_key is None and self.settings is not None:
@@ -185,9 +181,7 @@ def run_stage(spec: StageSpec, rd: RunDir, *, force: bool = False) -> Path:
     start = spec.start(rd) if spec.start is not None else None
     inputs = stage_inputs(spec, rd, start)
     output = rd.path / spec.name / spec.output
-    legacy = {spec.legacy_input_keys.get(k, k): v for k, v in inputs.items()}
-    alternatives = [legacy] if legacy != inputs else []
-    if rd.is_complete(spec.name, inputs, force=force, also_accept=alternatives):
+    if rd.is_complete(spec.name, inputs, force=force):
         logger.info("%s: complete, skipped", spec.name)
         return output
     if spec.main_process_only and not is_main_process():
@@ -228,32 +222,6 @@ def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 def done_ids(path: Path) -> set[str]:
     """The ``id`` of every record already written to a JSONL file (resuming a stage)."""
     return {r["id"] for r in read_jsonl(path)} if path.is_file() else set()
-
-
-def last_complete_checkpoint(output_dir: Path) -> Path | None:
-    """The newest ``checkpoint-N`` folder in ``output_dir`` that was written to the end.
-
-    A trainer writes ``trainer_state.json`` last, so a folder without it is what a process
-    killed while saving leaves behind; such folders are skipped with a warning (resuming from
-    one fails), and the checkpoint before them is used.
-    """
-    from transformers.trainer import TRAINER_STATE_NAME
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-    if not output_dir.is_dir():
-        return None
-    steps = {}
-    for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-        suffix = path.name.removeprefix(f"{PREFIX_CHECKPOINT_DIR}-")
-        if path.is_dir() and suffix.isdigit():
-            steps[int(suffix)] = path
-    for step in sorted(steps, reverse=True):
-        if (steps[step] / TRAINER_STATE_NAME).is_file():
-            return steps[step]
-        logger.warning(
-            "skipping %s: written only in part (the run stopped while saving it)", steps[step]
-        )
-    return None
 
 
 def train_resuming(trainer: Any, output_dir: Path) -> None:

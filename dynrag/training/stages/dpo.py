@@ -6,14 +6,26 @@ Reads ``pairs/pairs.jsonl``; writes ``dpo/trainer/`` (TRL checkpoints, for resum
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from dynrag.training.config import DPOConfig
+from pydantic import Field
+
+from dynrag.training.causal_lm.trainer_settings import TrainerSettings
+from dynrag.training.compat import sampling_model
 from dynrag.training.rundir import RunDir, read_jsonl
-from dynrag.training.stages.base import StageContext, StageSpec, run_stage, train_resuming
+from dynrag.training.stages.base import StageContext, StageSpec, train_resuming
 
-__all__ = ["STAGE", "run_dpo", "train_dpo"]
+__all__ = ["STAGE", "DPOConfig", "train_dpo"]
+
+
+class DPOConfig(TrainerSettings):
+    """Direct preference optimisation on the pairs (TRL ``DPOTrainer``)."""
+
+    trainer_class: ClassVar[str] = "trl.DPOConfig"
+
+    learning_rate: float = Field(default=5e-5, gt=0.0)
+    beta: float = Field(default=0.1, gt=0.0)
+    loss_type: str = Field(default="sigmoid")
 
 
 def train_dpo(
@@ -28,8 +40,8 @@ def train_dpo(
     from trl import DPOTrainer
 
     from dynrag.core.types import Passage
-    from dynrag.training.data import PromptBuilder, fit_length
-    from dynrag.training.models import load_tokenizer, load_trainable_model
+    from dynrag.training.causal_lm.data import PromptBuilder, fit_length
+    from dynrag.training.causal_lm.models import load_tokenizer, load_trainable_model
     from dynrag.training.stages.trl_support import finish_training, trl_config
 
     cfg = ctx.config
@@ -83,9 +95,8 @@ def train_dpo(
 
 def _sampling_model(rd: RunDir) -> str:
     """The model that sampled the pairs (as the sample stage recorded it), else the newest."""
-    outputs = rd.manifest["stages"].get("sample", {}).get("outputs", {})
-    start = outputs.get("model") or outputs.get("policy")  # "policy": older run directories
-    return str(start) if start else rd.latest_model(before="dpo")
+    start = sampling_model(rd.manifest["stages"].get("sample", {}).get("outputs", {}))
+    return start or rd.latest_model(before="dpo")
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
@@ -102,8 +113,3 @@ STAGE = StageSpec(
     start=_sampling_model,
     trains=True,
 )
-
-
-def run_dpo(rd: RunDir, *, force: bool = False) -> Path:
-    """DPO (LoRA by default) from the model that sampled the pairs."""
-    return run_stage(STAGE, rd, force=force)

@@ -30,22 +30,28 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dynrag.core.encoder.settings import EncoderSettings
+from dynrag.core.encoder.settings import FIELDS_NEW_AT_DEFAULT, EncoderSettings
 from dynrag.data.examples import QAExample
 from dynrag.training.encoder.settings import HeadTraining, ScorerTraining
-from dynrag.training.rundir import RunDir
-from dynrag.training.stages.base import StageContext, StageSpec, run_stage, write_json
+from dynrag.training.stages.base import StageContext, StageSpec, write_json
 
 __all__ = [
     "STAGE",
     "EncoderBCConfig",
     "fold_split",
-    "run_encoder_bc",
     "split_questions",
     "without_gold",
 ]
 
 logger = logging.getLogger(__name__)
+
+_MODEL_OPTIONS_LISTED = ("similarities", "similarity_layer", "members")
+"""The `FIELDS_NEW_AT_DEFAULT` that ``HASH_OMITS_DEFAULTS`` places by hand (the order is hashed)."""
+
+
+def _model_options(*names: str) -> dict[str, Any]:
+    """``model.<name>`` at the default `EncoderSettings` gives it, for each of ``names``."""
+    return {f"model.{n}": EncoderSettings.model_fields[n].default for n in names}
 
 
 class EncoderBCConfig(BaseModel):
@@ -56,16 +62,18 @@ class EncoderBCConfig(BaseModel):
     HASH_OMITS_DEFAULTS: ClassVar[dict[str, Any]] = {
         "cross_fit_folds": 0,
         "no_gold_fraction": 0.0,
-        "model.similarities": "bi-encoder",
-        "model.similarity_layer": -1,
+        **_model_options("similarities", "similarity_layer"),
         "scorer.hard_negatives": 0,
         "scorer.negative_draws": 1,
-        "model.members": 1,
+        **_model_options("members"),
+        # fields core adds to FIELDS_NEW_AT_DEFAULT later come last, at their defaults
+        **_model_options(*sorted(FIELDS_NEW_AT_DEFAULT - set(_MODEL_OPTIONS_LISTED))),
     }
     """Options added after runs were made: at these values a stage completed before still is.
 
-    The ``model.*`` keys are the `EncoderSettings` fields in
-    ``dynrag.core.encoder.model._NEW_AT_DEFAULT``; a field added to one goes into both.
+    In the order they appeared (`dynrag.training.compat.kept_option_prefixes`). The ``model.*``
+    keys are `dynrag.core.encoder.settings.FIELDS_NEW_AT_DEFAULT` (the fields a saved model
+    leaves out at their defaults), each at the default `EncoderSettings` gives it.
     """
 
     scorer: ScorerTraining = Field(default_factory=ScorerTraining)
@@ -151,10 +159,10 @@ def without_gold(examples: Sequence[QAExample], fraction: float, seed: int) -> l
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
-    from dynrag.training.data import load_train_examples
     from dynrag.training.encoder.head import analyse, fit_temperature, make_batch, train_head_bc
     from dynrag.training.encoder.plots import plot_history
     from dynrag.training.encoder.scorer import train_scorer
+    from dynrag.training.questions import load_train_examples
 
     cfg = ctx.config
     settings: EncoderBCConfig = ctx.settings
@@ -252,8 +260,3 @@ STAGE = StageSpec(
     trains=True,
     main_process_only=True,
 )
-
-
-def run_encoder_bc(rd: RunDir, *, force: bool = False) -> Path:
-    """Run the ``encoder-bc`` stage of ``rd``'s pipeline."""
-    return run_stage(STAGE, rd, force=force)

@@ -10,59 +10,37 @@ scorer is kept. Writes ``encoder-feedback/checkpoint/``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from dynrag.training.encoder.settings import HeadTraining
-from dynrag.training.rundir import RunDir
-from dynrag.training.stages.base import (
-    StageContext,
-    StageSpec,
-    latest_model_before,
-    run_stage,
-    write_json,
-)
+from dynrag.training.feedback import FeedbackLogs
+from dynrag.training.stages.base import StageContext, StageSpec, latest_model_before, write_json
 
-__all__ = ["STAGE", "EncoderFeedbackConfig", "run_encoder_feedback"]
+__all__ = ["STAGE", "EncoderFeedbackConfig"]
 
 logger = logging.getLogger(__name__)
 
 
-class EncoderFeedbackConfig(BaseModel):
-    """The ``encoder-feedback:`` section."""
+class EncoderFeedbackConfig(FeedbackLogs):
+    """The ``encoder-feedback:`` section: the logs to read (`FeedbackLogs`), the head's training."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    path: list[Path] = Field(default_factory=list, description="Feedback JSONL files.")
-    rating_margin: float = Field(
-        default=0.0, ge=0.0, description="Smallest rating gap for a pair built from ratings."
-    )
     head: HeadTraining = Field(default_factory=lambda: HeadTraining(epochs=30, learning_rate=1e-3))
-
-
-def _files(settings: Any) -> Sequence[Path]:
-    if not settings.path:
-        msg = "encoder-feedback.path names no file; list the feedback JSONL files in the config"
-        raise ValueError(msg)
-    return list(settings.path)
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
     from dynrag.data.examples import QAExample
     from dynrag.training.encoder.head import analyse, make_batch, train_head_bc
     from dynrag.training.encoder.start import load_start, save_over_start
-    from dynrag.training.feedback import feedback_pairs, read_feedback
 
     cfg = ctx.config
     settings: EncoderFeedbackConfig = ctx.settings
     start = ctx.start
     assert start is not None
     reranker = load_start("encoder-feedback", start, cfg.device)
-    records = [r for path in settings.path for r in read_feedback(path)]
-    pairs = feedback_pairs(records, settings.rating_margin)
+    records = settings.records()
+    pairs = settings.pairs(records)
     if not pairs:
         msg = "the feedback logs give no preference pair (ratings all equal?)"
         raise ValueError(msg)
@@ -86,13 +64,8 @@ STAGE = StageSpec(
     help="encoder family: fine-tune order and cut on in-house feedback logs",
     run=_run,
     settings=EncoderFeedbackConfig,
-    input_files=_files,
+    input_files=lambda settings: settings.files("encoder-feedback"),
     start=latest_model_before("encoder-feedback"),
     trains=True,
     main_process_only=True,
 )
-
-
-def run_encoder_feedback(rd: RunDir, *, force: bool = False) -> Path:
-    """Run the ``encoder-feedback`` stage of ``rd``'s pipeline."""
-    return run_stage(STAGE, rd, force=force)

@@ -2,30 +2,23 @@
 
 For each of the head's training questions (out-of-sample for the scorer), the generator answers
 from every prefix k = 0..``max_k`` of the model's order, and the reward terms of the ``reward:``
-section score each prefix (`dynrag.training.encoder.rewards`, cached per question and prefix in
-``encoder-rl/rewards.jsonl``). The cut is then trained to maximise ``sum_k p(k) R(k)``, the order
-kept, and the calibration refitted on the held-back questions. Writes ``encoder-rl/checkpoint/``.
+section score each prefix (`dynrag.training.encoder.prefix_rewards`, cached per question and
+prefix in ``encoder-rl/rewards.jsonl``). The cut is then trained to maximise ``sum_k p(k) R(k)``,
+the order kept, and the calibration refitted on the held-back questions. Writes
+``encoder-rl/checkpoint/``.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from dynrag.training.encoder.settings import HeadTraining
-from dynrag.training.rundir import RunDir
-from dynrag.training.stages.base import (
-    StageContext,
-    StageSpec,
-    latest_model_before,
-    run_stage,
-    write_json,
-)
+from dynrag.training.stages.base import StageContext, StageSpec, latest_model_before, write_json
 
-__all__ = ["STAGE", "EncoderRLConfig", "run_encoder_rl"]
+__all__ = ["STAGE", "EncoderRLConfig"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +41,11 @@ class EncoderRLConfig(BaseModel):
 def _run(ctx: StageContext) -> dict[str, Any]:
     import torch
 
-    from dynrag.training.data import load_train_examples
     from dynrag.training.encoder.head import analyse, fit_temperature, make_batch, train_head_reward
     from dynrag.training.encoder.plots import plot_history
-    from dynrag.training.encoder.rewards import prefix_rewards
+    from dynrag.training.encoder.prefix_rewards import prefix_rewards
     from dynrag.training.encoder.start import load_start, save_over_start
+    from dynrag.training.questions import load_train_examples
     from dynrag.training.stages.encoder_bc import split_questions
 
     cfg = ctx.config
@@ -125,8 +118,3 @@ STAGE = StageSpec(
     trains=True,
     main_process_only=True,
 )
-
-
-def run_encoder_rl(rd: RunDir, *, force: bool = False) -> Path:
-    """Run the ``encoder-rl`` stage of ``rd``'s pipeline."""
-    return run_stage(STAGE, rd, force=force)

@@ -6,36 +6,23 @@ Reads the files of ``feedback.path`` (`dynrag.training.feedback`); writes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from dynrag.training.config import FeedbackConfig
-from dynrag.training.rundir import RunDir, is_main_process
-from dynrag.training.stages.base import (
-    StageContext,
-    StageSpec,
-    latest_model_before,
-    run_stage,
-)
+from dynrag.training.feedback import FeedbackLogs
+from dynrag.training.rundir import is_main_process
+from dynrag.training.stages.base import StageContext, StageSpec, latest_model_before
+from dynrag.training.stages.dpo import DPOConfig, train_dpo
 
-__all__ = ["STAGE", "run_feedback"]
+__all__ = ["STAGE", "FeedbackConfig"]
 
 
-def _feedback_files(settings: FeedbackConfig) -> Sequence[Path]:
-    if not settings.path:
-        msg = "feedback.path names no file; list the feedback JSONL files in the config"
-        raise ValueError(msg)
-    return settings.path
+class FeedbackConfig(FeedbackLogs, DPOConfig):
+    """The ``feedback:`` section: the logs to read (`FeedbackLogs`), then DPO on their pairs."""
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
-    from dynrag.training.feedback import feedback_pairs, read_feedback
-    from dynrag.training.stages.dpo import train_dpo
-
     settings: FeedbackConfig = ctx.settings
-    records = [r for path in settings.path for r in read_feedback(path)]
-    pairs = feedback_pairs(records, settings.rating_margin)
+    pairs = settings.pairs(settings.records())
     if is_main_process():
         (ctx.dir / "pairs.jsonl").write_text(
             "".join(p.model_dump_json() + "\n" for p in pairs), encoding="utf-8"
@@ -57,12 +44,7 @@ STAGE = StageSpec(
     help="in-house feedback logs -> preference pairs -> DPO",
     run=_run,
     settings=FeedbackConfig,
-    input_files=_feedback_files,
+    input_files=lambda settings: settings.files("feedback"),
     start=latest_model_before("feedback"),
     trains=True,
 )
-
-
-def run_feedback(rd: RunDir, *, force: bool = False) -> Path:
-    """In-house feedback logs -> preference pairs -> DPO from the run's newest model."""
-    return run_stage(STAGE, rd, force=force)

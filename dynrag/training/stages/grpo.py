@@ -10,23 +10,38 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from dynrag.training.config import GRPOConfig, RewardConfig
-from dynrag.training.rundir import RunDir, is_main_process
+from pydantic import Field
+
+from dynrag.training.causal_lm.trainer_settings import TrainerSettings
+from dynrag.training.rewards.settings import RewardConfig
+from dynrag.training.rundir import is_main_process
 from dynrag.training.stages.base import (
     StageContext,
     StageSpec,
     append_jsonl,
     latest_model_before,
-    run_stage,
     train_resuming,
 )
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards import RewardScorer
+    from dynrag.training.rewards.scorer import RewardScorer
 
-__all__ = ["STAGE", "SelectionReward", "run_grpo"]
+__all__ = ["STAGE", "GRPOConfig", "SelectionReward"]
+
+
+class GRPOConfig(TrainerSettings):
+    """Online RL with TRL ``GRPOTrainer``; the reward function calls the generator."""
+
+    trainer_class: ClassVar[str] = "trl.GRPOConfig"
+
+    learning_rate: float = Field(default=1e-5, gt=0.0)
+    num_generations: int = Field(default=4, ge=2, description="Samples per question per step.")
+    temperature: float = Field(default=0.7, gt=0.0)
+    beta: float = Field(default=0.0, ge=0.0, description="KL coefficient (0: no reference).")
+    limit: int | None = Field(default=None, ge=1, description="At most this many questions.")
+    use_vllm: bool = Field(default=False, description="Generate with vLLM (GPU).")
 
 
 class SelectionReward:
@@ -58,7 +73,7 @@ class SelectionReward:
         **_: Any,
     ) -> list[float]:
         """One reward per completion (TRL passes dataset columns as lists)."""
-        from dynrag.core.parsing import parse_selection
+        from dynrag.core.generative.parsing import parse_selection
         from dynrag.core.types import Passage
 
         rewards, ks = [], []
@@ -86,11 +101,12 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     from datasets import Dataset
     from trl import GRPOTrainer
 
-    from dynrag.core.constrained import selection_regex
-    from dynrag.core.prompts import get_prompt_format
-    from dynrag.training.data import PromptBuilder, load_train_examples
-    from dynrag.training.models import load_tokenizer, load_trainable_model
-    from dynrag.training.rewards import RewardScorer
+    from dynrag.core.generative.constrained import selection_regex
+    from dynrag.core.generative.prompts import get_prompt_format
+    from dynrag.training.causal_lm.data import PromptBuilder
+    from dynrag.training.causal_lm.models import load_tokenizer, load_trainable_model
+    from dynrag.training.questions import load_train_examples
+    from dynrag.training.rewards.scorer import RewardScorer
     from dynrag.training.stages.trl_support import finish_training, trl_config
 
     cfg = ctx.config
@@ -151,8 +167,3 @@ STAGE = StageSpec(
     start=latest_model_before("grpo"),
     trains=True,
 )
-
-
-def run_grpo(rd: RunDir, *, force: bool = False) -> Path:
-    """Online RL with TRL's GRPOTrainer, rewarded by the generator's answers."""
-    return run_stage(STAGE, rd, force=force)

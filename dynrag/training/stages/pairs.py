@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dynrag.training.config import PairsConfig
-from dynrag.training.rundir import RunDir, read_jsonl
-from dynrag.training.stages.base import StageContext, StageSpec, run_stage
+from pydantic import Field
 
-if TYPE_CHECKING:
-    from dynrag.training.rewards import ScoredSample
+from dynrag.training.config import StrictSettings
+from dynrag.training.rewards.scorer import ScoredSample
+from dynrag.training.rundir import read_jsonl
+from dynrag.training.stages.base import StageContext, StageSpec
 
-__all__ = ["STAGE", "best_worst_pair", "run_pairs"]
+__all__ = ["STAGE", "PairsConfig", "best_worst_pair"]
 
 logger = logging.getLogger(__name__)
+
+
+class PairsConfig(StrictSettings):
+    """Preference pairs from scored samples: best against worst per question."""
+
+    margin: float = Field(default=0.02, ge=0.0, description="Smallest reward gap kept.")
 
 
 def best_worst_pair(
@@ -41,8 +46,6 @@ def best_worst_pair(
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
-    from dynrag.training.rewards import ScoredSample
-
     settings: PairsConfig = ctx.settings
     out = ctx.dir / "pairs.jsonl"
     pairs, ties = [], 0
@@ -79,8 +82,3 @@ STAGE = StageSpec(
     output="pairs.jsonl",
     main_process_only=True,
 )
-
-
-def run_pairs(rd: RunDir, *, force: bool = False) -> Path:
-    """Preference pairs: chosen = best, rejected = worst sample per question."""
-    return run_stage(STAGE, rd, force=force)

@@ -1,32 +1,27 @@
 """``reward``: each sampled selection gets its reward terms (and an answer, if a term reads one).
 
-Reads ``sample/samples.jsonl``; writes ``reward/rewards.jsonl`` (the same records, every sample
-with its reward terms), appended question by question (an interrupted run resumes).
+Its settings are the ``reward:`` section, `dynrag.training.rewards.settings.RewardConfig` (the
+scorer's, which ``grpo`` and ``encoder-rl`` read too). Reads ``sample/samples.jsonl``; writes
+``reward/rewards.jsonl`` (the same records, every sample with its reward terms), appended question
+by question (an interrupted run resumes).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from dynrag.training.config import RewardConfig
-from dynrag.training.rundir import RunDir, read_jsonl
-from dynrag.training.stages.base import (
-    StageContext,
-    StageSpec,
-    append_jsonl,
-    done_ids,
-    run_stage,
-)
+from dynrag.training.rewards.settings import RewardConfig
+from dynrag.training.rundir import read_jsonl
+from dynrag.training.stages.base import StageContext, StageSpec, append_jsonl, done_ids
 
-__all__ = ["STAGE", "run_reward"]
+__all__ = ["STAGE", "RewardConfig"]
 
 
 def _run(ctx: StageContext) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from dynrag.core.types import Passage
-    from dynrag.training.rewards import RewardScorer
+    from dynrag.training.rewards.scorer import RewardScorer
 
     settings: RewardConfig = ctx.settings
     out = ctx.dir / "rewards.jsonl"
@@ -58,8 +53,3 @@ STAGE = StageSpec(
     output="rewards.jsonl",
     main_process_only=True,
 )
-
-
-def run_reward(rd: RunDir, *, force: bool = False) -> Path:
-    """The generator answers from every sampled selection; each sample gets its reward terms."""
-    return run_stage(STAGE, rd, force=force)

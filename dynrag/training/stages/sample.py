@@ -7,31 +7,45 @@ its samples, appended as they come (an interrupted run resumes after the last wh
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from dynrag.training.config import SampleConfig
-from dynrag.training.rundir import RunDir, read_jsonl
+from pydantic import Field
+
+from dynrag.training.config import StrictSettings
+from dynrag.training.rundir import read_jsonl
 from dynrag.training.stages.base import (
     StageContext,
     StageSpec,
     append_jsonl,
     done_ids,
     latest_model_before,
-    run_stage,
 )
 
 if TYPE_CHECKING:
-    from dynrag.eval.readers import EvalExample
+    from dynrag.data.examples import QAExample
 
-__all__ = ["STAGE", "run_sample", "sample_selections"]
+__all__ = ["STAGE", "SampleConfig", "sample_selections"]
 
 logger = logging.getLogger(__name__)
 
 
+class SampleConfig(StrictSettings):
+    """Selections sampled from the run's current model for each training question."""
+
+    n: int = Field(default=8, ge=2, description="Samples per question.")
+    temperature: float = Field(default=0.7, gt=0.0)
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0)
+    constrained: bool = Field(default=True, description="Decode inside the selection grammar.")
+    limit: int | None = Field(default=None, ge=1, description="At most this many questions.")
+    backend: Literal["auto", "transformers", "vllm"] = Field(
+        default="auto", description="'auto': vLLM when installed with a GPU, else transformers."
+    )
+    batch_size: int | None = Field(default=None, ge=1, description="Prompts per batch.")
+
+
 def _sampling_reranker(model: str, ctx: StageContext) -> Any:
-    from dynrag.core.reranker import DynamicReranker
-    from dynrag.training.models import choose_backend, merge_checkpoint
+    from dynrag.core.generative.reranker import GenerativeReranker
+    from dynrag.training.causal_lm.models import choose_backend, merge_checkpoint
 
     cfg = ctx.config
     settings: SampleConfig = ctx.settings
@@ -42,7 +56,7 @@ def _sampling_reranker(model: str, ctx: StageContext) -> Any:
     else:  # vLLM loads full weights: merge an adapter once
         model = str(merge_checkpoint(model, ctx.dir / "merged-model"))
         kwargs["gpu_memory_utilization"] = 0.4
-    return DynamicReranker.from_pretrained(
+    return GenerativeReranker.from_pretrained(
         model,
         device=cfg.device,
         backend=backend,
@@ -55,7 +69,7 @@ def _sampling_reranker(model: str, ctx: StageContext) -> Any:
 
 def sample_selections(
     reranker: Any,
-    examples: list[EvalExample],
+    examples: list[QAExample],
     *,
     n: int,
     temperature: float,
@@ -63,14 +77,14 @@ def sample_selections(
     constrained: bool = True,
     seed: int | None = None,
 ) -> list[list[dict[str, Any]]]:
-    """``n`` sampled selections per example from a `DynamicReranker`'s model.
+    """``n`` sampled selections per example from a `GenerativeReranker`'s model.
 
     Each sample is ``{"text", "indices", "status"}``; indices are 0-based and parsed with the
     same parser as inference (never raises; unreadable text has status ``fallback``).
     """
-    from dynrag.core.backends.base import GenerationRequest, GrammarSpec, SamplingParams
-    from dynrag.core.parsing import parse_selection
-    from dynrag.training.data import PromptBuilder
+    from dynrag.core.generative.backends.base import GenerationRequest, GrammarSpec, SamplingParams
+    from dynrag.core.generative.parsing import parse_selection
+    from dynrag.training.causal_lm.data import PromptBuilder
 
     fmt = reranker.prompt_format
     builder = PromptBuilder(reranker.backend.tokenizer, fmt, reranker.max_passage_tokens)
@@ -98,7 +112,7 @@ def sample_selections(
 def _run(ctx: StageContext) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
-    from dynrag.training.data import load_train_examples
+    from dynrag.training.questions import load_train_examples
 
     cfg = ctx.config
     settings: SampleConfig = ctx.settings
@@ -149,10 +163,4 @@ STAGE = StageSpec(
     start=latest_model_before("dpo"),
     output="samples.jsonl",
     main_process_only=True,
-    legacy_input_keys={"start": "policy"},  # the name older run directories recorded
 )
-
-
-def run_sample(rd: RunDir, *, force: bool = False) -> Path:
-    """``sample.n`` selections per training question from the run's current model."""
-    return run_stage(STAGE, rd, force=force)

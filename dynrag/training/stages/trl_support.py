@@ -3,7 +3,7 @@
 - `trl_config`: a stage's TRL config (``trl.SFTConfig``, ``DPOConfig``, ``GRPOConfig``) from its
   `TrainerSettings`: dynrag's shorthands, then the section's ``trainer:`` fields as is, then
   what the stage itself sets;
-- `finish_training`: save the trained causal LM as a checkpoint `DynamicReranker.from_pretrained`
+- `finish_training`: save the trained causal LM as a checkpoint `GenerativeReranker.from_pretrained`
   loads, with its metrics and the run's plot.
 
 Heavy modules (torch, transformers, trl) are imported inside the functions.
@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dynrag.training.config import TrainConfig, TrainerSettings
+from dynrag.training.causal_lm.trainer_settings import TrainerSettings
+from dynrag.training.config import SharedConfig
 from dynrag.training.rundir import RunDir, is_main_process
 from dynrag.training.stages.base import StageContext, write_json
 
@@ -32,14 +33,14 @@ def _training_arguments_fields() -> set[str]:
     return set(TrainingArguments.__dataclass_fields__)
 
 
-def trl_args(settings: TrainerSettings, config: TrainConfig, output_dir: Path) -> dict[str, Any]:
+def trl_args(settings: TrainerSettings, config: SharedConfig, output_dir: Path) -> dict[str, Any]:
     """The arguments every TRL config of a stage shares: dynrag's defaults and shorthands.
 
     ``settings.trainer`` (passed as is) and the stage's own arguments are added by `trl_config`.
     """
     import torch
 
-    from dynrag.core.backends.transformers import resolve_device
+    from dynrag.core.generative.backends.transformers import resolve_device
 
     device = resolve_device(config.device)
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -67,7 +68,7 @@ def trl_args(settings: TrainerSettings, config: TrainConfig, output_dir: Path) -
 
 
 def trl_config(
-    settings: TrainerSettings, config: TrainConfig, output_dir: Path, **stage_args: Any
+    settings: TrainerSettings, config: SharedConfig, output_dir: Path, **stage_args: Any
 ) -> Any:
     """The stage's TRL config: `trl_args`, then ``settings.trainer``, then ``stage_args``.
 
@@ -116,7 +117,7 @@ def finish_training(
     The main process also writes merged weights (``save_merged``), ``metrics.json`` and the
     run's plot.
     """
-    from dynrag.training.models import merge_checkpoint, save_checkpoint
+    from dynrag.training.causal_lm.models import merge_checkpoint, save_checkpoint
 
     rd, start = ctx.rd, ctx.start or ctx.config.model
     checkpoint = save_checkpoint(
@@ -127,7 +128,7 @@ def finish_training(
             merge_checkpoint(checkpoint, ctx.dir / "merged")
         history = trainer.state.log_history
         write_json(ctx.dir / "metrics.json", {"log_history": history, **extra})
-        from dynrag.training.plots import plot_run
+        from dynrag.training.causal_lm.plots import plot_run
 
         plot_run(rd.path)
     return {"checkpoint": str(checkpoint), "start": start, **extra}

@@ -1,10 +1,10 @@
 """What a reward term is: a score in [0, 1] of one selection and the generator's answer from it.
 
 A term is a `RewardTerm` subclass in its own module, registered by one line in
-`dynrag.training.reward_terms`. Its ``name`` is its key in ``reward.weights`` (YAML), in
+`dynrag.training.rewards.terms`. Its ``name`` is its key in ``reward.weights`` (YAML), in
 `RewardTerms` and in the stored samples; ``default_weight`` is its weight when the config names
-none. The scorer (`dynrag.training.rewards.RewardScorer`) makes one instance per run and calls
-it only when its weight is above 0, so a term may keep a model it loads on first use.
+none. The scorer (`dynrag.training.rewards.scorer.RewardScorer`) makes one instance per run and
+calls it only when its weight is above 0, so a term may keep a model it loads on first use.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, ClassVar
 from dynrag.core.types import Passage
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards import RewardScorer
-    from dynrag.training.settings import RewardConfig
+    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.settings import RewardConfig
 
 __all__ = ["RewardTerm", "TermInput"]
 

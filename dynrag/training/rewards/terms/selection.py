@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dynrag.eval.metrics import selection_prf
-from dynrag.training.reward_terms.base import RewardTerm, TermInput
+from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards import RewardScorer
+    from dynrag.training.rewards.scorer import RewardScorer
 
 __all__ = ["SelectionF1"]
 

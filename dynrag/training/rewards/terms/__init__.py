@@ -10,7 +10,7 @@ import torch or a model at import time (load them in `RewardTerm.score`).
 from __future__ import annotations
 
 from dynrag.core.registry import LazyRegistry
-from dynrag.training.reward_terms.base import RewardTerm, TermInput
+from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 __all__ = [
     "BUILTIN_TERMS",
@@ -21,7 +21,7 @@ __all__ = [
     "term_names",
 ]
 
-_PKG = "dynrag.training.reward_terms"
+_PKG = "dynrag.training.rewards.terms"
 
 REWARD_TERMS: LazyRegistry[type[RewardTerm]] = LazyRegistry(
     "reward term",

@@ -11,11 +11,11 @@ import math
 import re
 from typing import TYPE_CHECKING, Any
 
-from dynrag.training.reward_terms.base import RewardTerm, TermInput
+from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards import RewardScorer
-    from dynrag.training.settings import RewardConfig
+    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.settings import RewardConfig
 
 __all__ = ["JUDGE_PROMPT", "Judge", "normalize_judge_score"]
 
@@ -65,12 +65,12 @@ class Judge(RewardTerm):
 
     def _model(self) -> Any:
         if self._judge is None:
-            from dynrag.core.generator import AnswerGenerator
+            from dynrag.core.generative.answer_lm import AnswerGenerator
 
             judge_cfg = self.config.judge
             assert judge_cfg is not None  # checked by config_error
             if judge_cfg.base_url:
-                from dynrag.core.backends.openai import OpenAIBackend
+                from dynrag.core.generative.backends.openai import OpenAIBackend
 
                 backend = OpenAIBackend(
                     model=judge_cfg.model,

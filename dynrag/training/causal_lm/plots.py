@@ -1,4 +1,4 @@
-"""The training plot: loss, reward and mean k of every stage a run has completed."""
+"""The generative family's training plot: loss, reward and mean k of every stage a run completed."""
 
 from __future__ import annotations
 
