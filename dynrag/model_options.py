@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dynrag.core.constants import DEFAULT_MODEL
+from dynrag.core.loading import load_error
 from dynrag.core.presort import PRESORT_METHODS
 
 __all__ = [
@@ -21,7 +22,6 @@ __all__ = [
     "add_model_args",
     "check_policy",
     "count",
-    "load_error",
     "load_reranker",
     "policy_options",
 ]
@@ -154,12 +154,6 @@ def check_policy(args: argparse.Namespace) -> None:
         raise SystemExit(message) from None
 
 
-def load_error(model: str, err: BaseException) -> str:
-    """One line for a model that cannot be loaded (hub errors run to many lines)."""
-    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return f"cannot load model {model!r}: {first}"
-
-
 def load_reranker(args: argparse.Namespace) -> Any:
     """The reranker the command line names; a model that cannot be loaded is one line."""
     from dynrag.core.interface import Reranker
@@ -177,5 +171,5 @@ def load_reranker(args: argparse.Namespace) -> Any:
     options.update({k: v for k, v in given.items() if v is not None})
     try:
         return Reranker.from_pretrained(args.model, **options)
-    except OSError as err:  # unreachable hub, missing files: not a traceback
-        raise SystemExit(load_error(args.model, err)) from None
+    except (OSError, TypeError, ValueError) as err:  # unreachable hub, an option the family
+        raise SystemExit(load_error(args.model, err)) from None  # does not take: one line

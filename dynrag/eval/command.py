@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from dynrag.core.constants import DEFAULT_MODEL
+from dynrag.core.loading import load_error
 
 __all__ = ["cmd_eval", "model_labels"]
 
@@ -71,8 +72,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         except ValueError as err:
             raise SystemExit(str(err)) from None
         for name, label in zip(models, labels, strict=True):
-            cap = {} if args.max_k is None else {"max_k": args.max_k}  # else the model's own
-            rr = Reranker.from_pretrained(name, device=args.device, dtype=args.dtype, **cap)
+            # Only what was given: each family takes the options that apply to it; an unset
+            # max_k is the model's own.
+            given = {"device": args.device, "dtype": args.dtype, "max_k": args.max_k}
+            options = {k: v for k, v in given.items() if v is not None}
+            try:
+                rr = Reranker.from_pretrained(name, **options)
+            except (OSError, TypeError, ValueError) as err:
+                raise SystemExit(load_error(name, err)) from None
             rerankers.append((label, rr))
     try:
         selectors = build_selectors(args.selectors, rerankers, has_gold=has_gold)

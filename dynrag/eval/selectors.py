@@ -29,7 +29,7 @@ __all__ = [
     "build_selectors",
     "largest_gap_k",
     "parse_selector_spec",
-    "trained_scorer",
+    "scorer_logits",
 ]
 
 
@@ -88,7 +88,7 @@ class Oracle:
         return [Choice(list(ex.gold or []), 0.0) for ex in examples]
 
 
-class _Scored:
+class _CandidateScores:
     """Per-example candidate scores, computed once and shared by several selectors."""
 
     def __init__(self, score: Callable[[QAExample], list[float]]) -> None:
@@ -109,7 +109,7 @@ class Ranked:
     """Candidates ranked by a score (MiniLM cosine, BM25), cut to the top ``k`` or at a cutoff."""
 
     name: str
-    scored: _Scored
+    scored: _CandidateScores
     k: int | None = None
     cutoff: float | None = None
 
@@ -130,7 +130,7 @@ class LargestGap:
     """Candidates ranked by a score and cut where the sorted scores drop the most (k >= 1)."""
 
     name: str
-    scored: _Scored
+    scored: _CandidateScores
 
     def select(self, examples: Sequence[QAExample]) -> list[Choice]:
         """The best-scoring positions down to the largest gap."""
@@ -166,7 +166,7 @@ class Dynamic:
         return out
 
 
-def trained_scorer(rerankers: Sequence[tuple[str, Any]] | None) -> _Scored:
+def scorer_logits(rerankers: Sequence[tuple[str, Any]] | None) -> _CandidateScores:
     """The relevance logits of an encoder-family reranker's scorer (``score``), as scores.
 
     The first reranker given that has a scorer, else the bundled encoder model.
@@ -177,7 +177,7 @@ def trained_scorer(rerankers: Sequence[tuple[str, Any]] | None) -> _Scored:
         from dynrag.core.families import load_reranker
 
         model = load_reranker(DEFAULT_MODEL)
-    return _Scored(lambda ex: model.score(ex.question, ex.passages))
+    return _CandidateScores(lambda ex: model.score(ex.question, ex.passages))
 
 
 def _sigmoid_cutoff(p: float) -> float:
@@ -192,7 +192,7 @@ def _passage_text(example: QAExample) -> list[str]:
     return [passage_text(p) for p in example.passages]
 
 
-def minilm_scorer(model_path: str | None = None) -> _Scored:
+def first_stage_minilm(model_path: str | None = None) -> _CandidateScores:
     """Cosine similarity of all-MiniLM-L6-v2 embeddings of the question and each passage.
 
     The embedder is the one the ``minilm``/``hybrid`` presort uses
@@ -201,22 +201,22 @@ def minilm_scorer(model_path: str | None = None) -> _Scored:
     from dynrag.core.presort import load_minilm, minilm_scores
 
     load_minilm(model_path)  # load now, so the first question's time is not the load time
-    return _Scored(lambda ex: minilm_scores(ex.question, _passage_text(ex), model_path))
+    return _CandidateScores(lambda ex: minilm_scores(ex.question, _passage_text(ex), model_path))
 
 
-def bm25_scorer() -> _Scored:
+def first_stage_bm25() -> _CandidateScores:
     """BM25 (bm25s) of the question against each example's own candidates."""
     from dynrag.core.presort import bm25_scores
 
-    return _Scored(lambda example: bm25_scores(example.question, _passage_text(example)))
+    return _CandidateScores(lambda example: bm25_scores(example.question, _passage_text(example)))
 
 
-def hybrid_scorer() -> _Scored:
+def first_stage_hybrid() -> _CandidateScores:
     """BM25 + MiniLM, each standardised over the candidates: the ``hybrid`` presort's score."""
     from dynrag.core.presort import hybrid_scores, load_minilm
 
     load_minilm()
-    return _Scored(lambda example: hybrid_scores(example.question, _passage_text(example)))
+    return _CandidateScores(lambda example: hybrid_scores(example.question, _passage_text(example)))
 
 
 _ITEM = re.compile(r"^([a-z0-9\-]+)(?::(.*))?$")
@@ -265,10 +265,10 @@ def build_selectors(
         ValueError: an unknown selector, a missing parameter, or ``dynamic`` without rerankers.
     """
     selectors: list[Selector] = []
-    embed: _Scored | None = None
-    bm25: _Scored | None = None
-    hybrid: _Scored | None = None
-    scorer: _Scored | None = None
+    embed: _CandidateScores | None = None
+    bm25: _CandidateScores | None = None
+    hybrid: _CandidateScores | None = None
+    scorer: _CandidateScores | None = None
     for name, params in parse_selector_spec(spec):
         needs_params = name in {
             "first-k",
@@ -295,26 +295,26 @@ def build_selectors(
         elif name == "first-k":
             selectors.extend(FirstK(int(p)) for p in params)
         elif name == "embed-k":
-            embed = embed or minilm_scorer(embed_model)
+            embed = embed or first_stage_minilm(embed_model)
             selectors.extend(Ranked(f"embed-k:{p}", embed, k=int(p)) for p in params)
         elif name == "embed-threshold":
-            embed = embed or minilm_scorer(embed_model)
+            embed = embed or first_stage_minilm(embed_model)
             selectors.extend(Ranked(f"embed-threshold:{p}", embed, cutoff=float(p)) for p in params)
         elif name == "bm25-k":
-            bm25 = bm25 or bm25_scorer()
+            bm25 = bm25 or first_stage_bm25()
             selectors.extend(Ranked(f"bm25-k:{p}", bm25, k=int(p)) for p in params)
         elif name == "hybrid-k":
-            hybrid = hybrid or hybrid_scorer()
+            hybrid = hybrid or first_stage_hybrid()
             selectors.extend(Ranked(f"hybrid-k:{p}", hybrid, k=int(p)) for p in params)
         elif name == "scorer-k":
-            scorer = scorer or trained_scorer(rerankers)
+            scorer = scorer or scorer_logits(rerankers)
             selectors.extend(Ranked(f"scorer-k:{p}", scorer, k=int(p)) for p in params)
         elif name == "scorer-threshold":
             cutoffs = [(p, _sigmoid_cutoff(float(p))) for p in params]  # checked before loading
-            scorer = scorer or trained_scorer(rerankers)
+            scorer = scorer or scorer_logits(rerankers)
             selectors.extend(Ranked(f"scorer-threshold:{p}", scorer, cutoff=c) for p, c in cutoffs)
         elif name == "scorer-gap":
-            scorer = scorer or trained_scorer(rerankers)
+            scorer = scorer or scorer_logits(rerankers)
             selectors.append(LargestGap("scorer-gap", scorer))
         else:
             msg = (

@@ -4,9 +4,10 @@
 policy's options (``min_k``, ``max_k`` or ``top_n``, ``allow_empty``, ``fallback_k``,
 ``token_budget``; left out: the model's own) and answers ``{"model", "k", "status",
 "results": [{"index", "relevance_score"}]}`` with results in the chosen order
-(``relevance_score`` is the reciprocal rank). ``GET /health`` answers ``{"status": "ok"}``.
-Concurrent requests are gathered into batches for the model; each request succeeds or fails on
-its own (a bad request never fails its batch-mates).
+(``relevance_score`` is the reciprocal rank). ``GET /health`` answers ``{"status": "ok"}``,
+``GET /v1/model`` the model's name, family and own policy. Concurrent requests are gathered
+into batches for the model; each request succeeds or fails on its own (a bad request never fails
+its batch-mates).
 
 Bad input is refused before the model runs: a body over ``max_body_bytes`` (chunked or not) gets
 413 as soon as the limit is passed; invalid JSON, invalid text (a lone surrogate), a query or
@@ -181,7 +182,10 @@ def _policy(request: RerankRequest, base: SelectionPolicy) -> SelectionPolicy:
         for name in request.model_fields_set & set(POLICY_FIELDS)
         if getattr(request, name) is not None
     }
-    if "max_k" not in given and request.top_n is not None:
+    if request.top_n is not None:
+        if given.get("max_k", request.top_n) != request.top_n:
+            msg = f"top_n ({request.top_n}) and max_k ({given['max_k']}) differ; send one of them"
+            raise ValueError(msg)
         given["max_k"] = request.top_n
     return base.merged_or_explain(given)
 
@@ -299,6 +303,11 @@ def create_app(
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok", "model": name}
+
+    @app.get("/v1/model")
+    async def model() -> dict[str, Any]:
+        """The served model: its name, family and own policy (what options left out take)."""
+        return {"model": name, "kind": reranker.kind, "policy": reranker.policy.model_dump()}
 
     @app.post("/v1/rerank", response_model=RerankResponse)
     async def rerank(body: RerankRequest) -> RerankResponse:

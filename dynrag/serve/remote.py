@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from dynrag.core.interface import Reranker
-from dynrag.core.policy import SelectionPolicy
+from dynrag.core.policy import POLICY_FIELDS, SelectionPolicy
 from dynrag.core.types import Passage, Selection, SelectionStatus
 
 __all__ = ["RemoteReranker"]
@@ -35,29 +35,62 @@ class RemoteReranker(Reranker):
         timeout: float = 60.0,
         retries: int = 2,
         max_concurrency: int = 8,
+        **policy_fields: Any,
     ) -> None:
         """Point at a server.
 
         Args:
             url: The server's base URL, e.g. ``http://127.0.0.1:8000``.
-            policy: Sent with each request, all five options (a null one is the server's own).
+            policy: The default policy; or give policy fields (``min_k``, ``max_k``...), which
+                override the served model's own policy (read from the server on first use,
+                ``GET /v1/model``). Each request sends all five options.
             timeout: Seconds per request.
             retries: Connection retries (httpx transport retries).
             max_concurrency: Requests in flight at once from `arerank_batch`.
+            **policy_fields: `SelectionPolicy` fields; anything else is refused.
+
+        Raises:
+            TypeError: an option this family does not take (named).
+            ValueError: both ``policy`` and policy fields.
         """
         import httpx
 
+        unknown = sorted(set(policy_fields) - set(POLICY_FIELDS))
+        if unknown:
+            msg = (
+                f"the url family (a dynrag serve client) does not take {', '.join(unknown)}; "
+                "it takes policy, timeout, retries, max_concurrency and the policy fields"
+            )
+            raise TypeError(msg)
+        if policy is not None and policy_fields:
+            msg = "pass either policy= or policy fields such as max_k=, not both"
+            raise ValueError(msg)
         self.url = url.rstrip("/")
-        self.policy = policy or SelectionPolicy()
+        self._policy = policy
+        self._policy_fields = policy_fields
         self.name_or_path = self.url
         self.max_concurrency = max_concurrency
         self._timeout = timeout
         self._client = httpx.Client(timeout=timeout, transport=httpx.HTTPTransport(retries=retries))
         self._retries = retries
 
+    @property
+    def policy(self) -> SelectionPolicy:
+        """The served model's own policy with this client's options over it (read once)."""
+        if self._policy is None:
+            response = self._client.get(f"{self.url}/v1/model")
+            response.raise_for_status()
+            served = SelectionPolicy.model_validate(response.json()["policy"])
+            self._policy = served.merged(**self._policy_fields)
+        return self._policy
+
+    @policy.setter
+    def policy(self, value: SelectionPolicy) -> None:
+        self._policy = value
+
     @staticmethod
     def _body(query: str, passages: list[Passage], policy: SelectionPolicy) -> dict[str, Any]:
-        """The request: every policy option (null ones are the server's own)."""
+        """The request: every policy option of the call (a null one is the server's own)."""
         docs = [{"text": p.text, "title": p.title} if p.title else p.text for p in passages]
         return {"query": query, "documents": docs, **policy.model_dump()}
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -24,10 +25,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tiny_reranker: Any) -> Iterator[str]:
+@contextmanager
+def _serving(reranker: Any, **options: Any) -> Iterator[str]:
     port = _free_port()
-    app = create_app(tiny_reranker, max_body_bytes=200_000, max_documents=50)
+    app = create_app(reranker, **options)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -39,9 +40,17 @@ def server(tiny_reranker: Any) -> Iterator[str]:
                 break
         except httpx.TransportError:
             time.sleep(0.1)
-    yield url
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_reranker: Any) -> Iterator[str]:
+    with _serving(tiny_reranker, max_body_bytes=200_000, max_documents=50) as url:
+        yield url
 
 
 def _body(ex: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -354,6 +363,38 @@ def test_every_policy_option_reaches_the_server_and_through_the_client(
             local = tiny_reranker.rerank(ex["question"], ex["passages"], policy=policy)
             got = remote.rerank(ex["question"], ex["passages"])
             assert (got.indices, got.status) == (local.indices, local.status), policy
+
+
+def test_the_client_takes_the_served_models_own_policy(
+    tiny_reranker: Any, hotpot_val: list[Any]
+) -> None:
+    # A client with no options used to send min_k=0/allow_empty=True, undoing the server's own.
+    own = SelectionPolicy(min_k=1, max_k=3, allow_empty=False)
+    served = GenerativeReranker(tiny_reranker.backend, max_passage_tokens=64, policy=own)
+    with _serving(served) as url:
+        info = httpx.get(f"{url}/v1/model").json()
+        assert info["kind"] == "generative"
+        assert SelectionPolicy.model_validate(info["policy"]) == own
+        client = DynamicReranker.from_pretrained(url)
+        assert client.policy == own
+        narrowed = DynamicReranker.from_pretrained(url, max_k=2)
+        assert narrowed.policy == own.merged(max_k=2)
+        for ex in hotpot_val[6:9]:
+            local = served.rerank(ex["question"], ex["passages"])
+            assert client.rerank(ex["question"], ex["passages"]).indices == local.indices
+            two = narrowed.rerank(ex["question"], ex["passages"])
+            assert (
+                two.indices
+                == served.rerank(ex["question"], ex["passages"], policy=narrowed.policy).indices
+            )
+        with pytest.raises(TypeError, match="does not take device"):
+            DynamicReranker.from_pretrained(url, device="cpu")
+        with pytest.raises(ValueError, match="not both"):
+            DynamicReranker.from_pretrained(url, policy=own, max_k=2)
+        docs = {"query": "q", "documents": ["a", "b"]}
+        clash = httpx.post(f"{url}/v1/rerank", json={**docs, "top_n": 1, "max_k": 2})
+        assert clash.status_code == 422
+        assert "top_n (1) and max_k (2) differ" in clash.text
 
 
 # -- mixed load (issue 19, permanent check) ----------------------------------------------------

@@ -267,3 +267,25 @@ def test_ids_are_unique_across_training_files(tmp_path: Path) -> None:
     cfg = TrainConfig(data={"train": [first, second]})
     ids = [e.id for e in load_train_examples(cfg)]
     assert ids == [t["_id"] for t in train] + [f"{train[1]['_id']}#{second}", "b.json:2"]
+
+
+def test_a_reranker_of_any_family_can_teach(hotpot_val: Any) -> None:
+    # reranker:<model> loaded the generative class only, so the default encoder raised TypeError
+    from dynrag.training.config import SharedConfig
+    from dynrag.training.stages.bc import make_teacher
+
+    teacher = make_teacher("reranker:dynrag-minilm-cut", SharedConfig())
+    assert teacher is not None
+    ex = hotpot_val[0]
+    example = QAExample(
+        id="x",
+        question=ex["question"],
+        answers=[ex["answer"]],
+        passages=[Passage(**p) for p in ex["passages"]],
+    )
+    scores = teacher(example)
+    assert len(scores) == len(ex["passages"])
+    assert max(scores) == 1.0
+    assert sorted(s for s in scores if s) == sorted(
+        1.0 / r for r in range(1, sum(1 for s in scores if s) + 1)
+    )

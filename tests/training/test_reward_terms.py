@@ -11,7 +11,7 @@ import pytest
 
 from dynrag.core.types import Passage
 from dynrag.training.pipeline import load_config
-from dynrag.training.rewards.scorer import RewardScorer, RewardTerms, ScoredSample, combine
+from dynrag.training.rewards.engine import RewardScorer, RewardTerms, ScoredSample, combine
 from dynrag.training.rewards.settings import RewardConfig, RewardWeights
 from dynrag.training.rewards.terms import REWARD_TERMS, RewardTerm, TermInput, term_names
 

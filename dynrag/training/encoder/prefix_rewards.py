@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from dynrag.core.encoder.model import Analysis
 from dynrag.data.examples import QAExample
-from dynrag.training.rewards.scorer import RewardScorer, combine
+from dynrag.training.rewards.engine import RewardScorer, combine
 from dynrag.training.rewards.settings import RewardConfig
 
 __all__ = ["prefix_rewards"]

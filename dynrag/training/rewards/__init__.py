@@ -9,7 +9,7 @@ The stage that scores samples is `dynrag.training.stages.reward`; the encoder fa
 every cut is `dynrag.training.encoder.prefix_rewards`.
 """
 
-from dynrag.training.rewards.scorer import RewardScorer, RewardTerms, ScoredSample, combine
+from dynrag.training.rewards.engine import RewardScorer, RewardTerms, ScoredSample, combine
 from dynrag.training.rewards.settings import JudgeConfig, RewardConfig, RewardWeights
 from dynrag.training.rewards.terms import REWARD_TERMS, RewardTerm, TermInput
 from dynrag.training.rewards.terms.brevity import brevity

@@ -107,19 +107,19 @@ def make_teacher(name: str, config: SharedConfig) -> Teacher | None:
     if name == "retrieval":
         return None
     if name == "minilm":
-        from dynrag.eval.selectors import minilm_scorer
+        from dynrag.eval.selectors import first_stage_minilm
 
-        scored = minilm_scorer()
+        scored = first_stage_minilm()
         return lambda ex: scored(ex)[0]
     if name == "bm25":
-        from dynrag.eval.selectors import bm25_scorer
+        from dynrag.eval.selectors import first_stage_bm25
 
-        scored = bm25_scorer()
+        scored = first_stage_bm25()
         return lambda ex: scored(ex)[0]
     if name.startswith("reranker:"):
-        from dynrag.core.generative.reranker import GenerativeReranker
+        from dynrag.core.interface import Reranker
 
-        reranker = GenerativeReranker.from_pretrained(name.split(":", 1)[1], device=config.device)
+        reranker = Reranker.from_pretrained(name.split(":", 1)[1], device=config.device)
 
         def score(ex: QAExample) -> list[float]:
             sel = reranker.rerank(ex.question, ex.passages)

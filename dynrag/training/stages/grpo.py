@@ -26,7 +26,7 @@ from dynrag.training.stages.base import (
 )
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
 
 __all__ = ["STAGE", "GRPOConfig", "SelectionReward"]
 
@@ -106,7 +106,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     from dynrag.training.causal_lm.data import PromptBuilder
     from dynrag.training.causal_lm.models import load_tokenizer, load_trainable_model
     from dynrag.training.questions import load_train_examples
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
     from dynrag.training.stages.trl_support import finish_training, trl_config
 
     cfg = ctx.config

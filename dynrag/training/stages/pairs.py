@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from dynrag.training.config import StrictSettings
-from dynrag.training.rewards.scorer import ScoredSample
+from dynrag.training.rewards.engine import ScoredSample
 from dynrag.training.rundir import read_jsonl
 from dynrag.training.stages.base import StageContext, StageSpec
 

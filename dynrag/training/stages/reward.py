@@ -21,7 +21,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from dynrag.core.types import Passage
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
 
     settings: RewardConfig = ctx.settings
     out = ctx.dir / "rewards.jsonl"

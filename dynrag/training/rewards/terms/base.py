@@ -3,7 +3,7 @@
 A term is a `RewardTerm` subclass in its own module, registered by one line in
 `dynrag.training.rewards.terms`. Its ``name`` is its key in ``reward.weights`` (YAML), in
 `RewardTerms` and in the stored samples; ``default_weight`` is its weight when the config names
-none. The scorer (`dynrag.training.rewards.scorer.RewardScorer`) makes one instance per run and
+none. The scorer (`dynrag.training.rewards.engine.RewardScorer`) makes one instance per run and
 calls it only when its weight is above 0, so a term may keep a model it loads on first use.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, ClassVar
 from dynrag.core.types import Passage
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
     from dynrag.training.rewards.settings import RewardConfig
 
 __all__ = ["RewardTerm", "TermInput"]

@@ -8,7 +8,7 @@ from dynrag.eval.metrics import exact_match
 from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
 
 __all__ = ["ExactMatch"]
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
 
 __all__ = ["GoldLikelihood"]
 

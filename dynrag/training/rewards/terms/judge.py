@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
     from dynrag.training.rewards.settings import RewardConfig
 
 __all__ = ["JUDGE_PROMPT", "Judge", "normalize_judge_score"]

@@ -9,7 +9,7 @@ from dynrag.data.examples import normalize_answer
 from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
 
 __all__ = ["RougeL", "rouge_l"]
 

@@ -13,7 +13,7 @@ from dynrag.eval.metrics import selection_prf
 from dynrag.training.rewards.terms.base import RewardTerm, TermInput
 
 if TYPE_CHECKING:
-    from dynrag.training.rewards.scorer import RewardScorer
+    from dynrag.training.rewards.engine import RewardScorer
 
 __all__ = ["SelectionF1"]
 
