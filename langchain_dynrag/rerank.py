@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field, model_validator
 from dynrag.core.constants import DEFAULT_MODEL
 from dynrag.core.interface import Reranker
 from dynrag.core.policy import PolicyOptions
-from dynrag.core.types import Passage, Selection
+from dynrag.core.types import Passage, Selection, titled_passage
 
 
 class DynamicRAGRerank(PolicyOptions, BaseDocumentCompressor):
@@ -67,13 +67,7 @@ class DynamicRAGRerank(PolicyOptions, BaseDocumentCompressor):
         return self
 
     def _passages(self, documents: Sequence[Document]) -> list[Passage]:
-        passages = []
-        for doc in documents:
-            title = doc.metadata.get(self.title_key)
-            passages.append(
-                Passage(text=doc.page_content, title=None if title is None else str(title))
-            )
-        return passages
+        return [titled_passage(d.page_content, d.metadata, self.title_key) for d in documents]
 
     @staticmethod
     def _results(documents: Sequence[Document], selection: Selection) -> list[Document]:

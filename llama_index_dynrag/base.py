@@ -17,7 +17,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 from dynrag.core.constants import DEFAULT_MODEL
 from dynrag.core.interface import Reranker
 from dynrag.core.policy import PolicyOptions
-from dynrag.core.types import Passage, Selection
+from dynrag.core.types import Passage, Selection, titled_passage
 
 dispatcher = get_dispatcher(__name__)
 
@@ -117,16 +117,14 @@ class DynamicRAGRerank(PolicyOptions, BaseNodePostprocessor):
         return query_bundle.query_str
 
     def _passages(self, nodes: list[NodeWithScore]) -> list[Passage]:
-        passages = []
-        for item in nodes:
-            title = item.node.metadata.get(self.title_key)
-            passages.append(
-                Passage(
-                    text=item.node.get_content(metadata_mode=self.metadata_mode),
-                    title=None if title is None else str(title),
-                )
+        return [
+            titled_passage(
+                n.node.get_content(metadata_mode=self.metadata_mode),
+                n.node.metadata,
+                self.title_key,
             )
-        return passages
+            for n in nodes
+        ]
 
     @staticmethod
     def _results(nodes: list[NodeWithScore], selection: Selection) -> list[NodeWithScore]:

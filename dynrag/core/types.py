@@ -156,6 +156,15 @@ def to_passage(item: PassageLike, position: int) -> Passage:
     raise TypeError(msg)
 
 
+def titled_passage(text: str, metadata: Mapping[str, Any], title_key: str) -> Passage:
+    """A passage whose title is ``metadata[title_key]`` when there is one (as text).
+
+    How the adapters read a LlamaIndex node or a LangChain document.
+    """
+    title = metadata.get(title_key)
+    return Passage(text=text, title=None if title is None else str(title))
+
+
 def to_passages(items: Sequence[PassageLike]) -> list[Passage]:
     """Convert a sequence of passage-like items, checking each (see `to_passage`)."""
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):

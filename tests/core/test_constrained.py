@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from dynrag import SelectionPolicy, SelectionStatus
+from dynrag.core.generative.backends.base import GrammarSpec
 from dynrag.core.generative.constrained import SelectionConstraint, SelectionGrammar
 from dynrag.core.generative.parsing import parse_selection
 from dynrag.core.generative.prompts import DYNAMICRAG_V1
@@ -14,7 +15,7 @@ from dynrag.core.types import ParseStatus
 
 
 def test_grammar_accepts_merged_tokens() -> None:
-    cons = SelectionConstraint(fmt=DYNAMICRAG_V1, num_candidates=12)
+    cons = SelectionConstraint(GrammarSpec(DYNAMICRAG_V1, 12))
     for piece in ["[", "1", "2", "],", " [", "3", "]"]:
         assert cons.accepts(piece), piece
         cons.advance(piece)
@@ -27,7 +28,7 @@ def test_grammar_accepts_merged_tokens() -> None:
 
 
 def test_grammar_caps_and_floors() -> None:
-    cons = SelectionConstraint(fmt=DYNAMICRAG_V1, num_candidates=5, max_k=1, min_k=1)
+    cons = SelectionConstraint(GrammarSpec(DYNAMICRAG_V1, 5, max_k=1, min_k=1))
     assert not cons.accepts("None")  # min_k forbids the empty selection
     assert not cons.can_end()
     cons.advance("[4]")
@@ -36,7 +37,7 @@ def test_grammar_caps_and_floors() -> None:
 
 
 def test_none_is_a_whole_answer() -> None:
-    cons = SelectionConstraint(fmt=DYNAMICRAG_V1, num_candidates=5)
+    cons = SelectionConstraint(GrammarSpec(DYNAMICRAG_V1, 5))
     cons.advance("None")
     assert cons.can_end()
     assert not cons.accepts(", [1]")

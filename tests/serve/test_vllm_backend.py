@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from dynrag.core.generative.backends.base import GrammarSpec
 from dynrag.core.generative.constrained import selection_regex
 from dynrag.core.generative.prompts import DYNAMICRAG_V1
 
@@ -22,12 +23,12 @@ def _vllm_ready() -> bool:
 def test_selection_regex_is_the_grammar() -> None:
     import re
 
-    pattern = selection_regex(DYNAMICRAG_V1, 12, max_k=3, min_k=1, allow_none=False)
+    pattern = selection_regex(GrammarSpec(DYNAMICRAG_V1, 12, max_k=3, min_k=1, allow_none=False))
     assert re.fullmatch(pattern, "[12], [3], [1]")
     assert not re.fullmatch(pattern, "None")
     assert not re.fullmatch(pattern, "[13]")
     assert not re.fullmatch(pattern, "[1], [2], [3], [4]")
-    assert re.fullmatch(selection_regex(DYNAMICRAG_V1, 5), "None")
+    assert re.fullmatch(selection_regex(GrammarSpec(DYNAMICRAG_V1, 5)), "None")
 
 
 @pytest.mark.skipif(not _vllm_ready(), reason="vllm and a CUDA GPU are needed")

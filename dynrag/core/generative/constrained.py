@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 from transformers import LogitsProcessor
 
+from dynrag.core.generative.backends.base import GrammarSpec
 from dynrag.core.generative.prompts import PromptFormat
 
 __all__ = ["SelectionConstraint", "SelectionGrammar", "SelectionLogitsProcessor"]
@@ -89,24 +90,17 @@ class SelectionConstraint:
     (inside a separator, then after it), ``done`` (the none text is complete).
     """
 
-    fmt: PromptFormat
-    """The prompt format whose grammar is enforced."""
-    num_candidates: int
-    """Valid ids are ``1..num_candidates``."""
-    max_k: int | None = None
-    """At most this many ids (None: all candidates)."""
-    min_k: int = 0
-    """At least this many ids before the end (and then ``None`` is not allowed)."""
-    allow_none: bool = True
-    """Whether the none text may be written."""
+    spec: GrammarSpec
+    """The grammar enforced (its prompt format, candidates and bounds)."""
     state: State = ("start", "", ())
     finished: bool = False
 
     def __post_init__(self) -> None:
-        cap = self.num_candidates if self.max_k is None else min(self.max_k, self.num_candidates)
-        self.cap = max(cap, 0)
-        self.min_k = min(max(self.min_k, 0), self.cap)
-        self._ids = {str(i) for i in range(1, self.num_candidates + 1)}
+        self.fmt = self.spec.fmt
+        self.cap = self.spec.cap
+        self.min_k = self.spec.floor
+        self.allow_none = self.spec.allow_none
+        self._ids = {str(i) for i in range(1, self.spec.num_candidates + 1)}
         self._sep = self.fmt.separator.rstrip(" ") or self.fmt.separator
 
     @property
@@ -243,50 +237,37 @@ def _id_alternatives(num_candidates: int) -> list[str]:
     return [str(i) for i in range(num_candidates, 0, -1)]  # longest first for regex engines
 
 
-def selection_regex(
-    fmt: PromptFormat,
-    num_candidates: int,
-    max_k: int | None = None,
-    min_k: int = 0,
-    allow_none: bool = True,
-) -> str:
+def selection_regex(spec: GrammarSpec) -> str:
     """A regular expression of the selection grammar, for servers with regex-structured output.
 
     A regex cannot forbid repeated ids; duplicates are dropped after decoding by the parser.
     """
-    cap = num_candidates if max_k is None else min(max_k, num_candidates)
-    ids = "|".join(_id_alternatives(num_candidates))
+    fmt = spec.fmt
+    ids = "|".join(_id_alternatives(spec.num_candidates))
     item = f"{_rx(fmt.id_open)}(?:{ids}){_rx(fmt.id_close)}"
-    sep = _rx(fmt.separator)
     options = []
-    if cap >= 1:
-        low = max(min(min_k, cap), 1) - 1
-        options.append(f"{item}(?:{sep}{item}){{{low},{cap - 1}}}")
-    if (allow_none and min_k == 0) or cap == 0:
+    if spec.cap >= 1:
+        low, high = spec.repeats
+        options.append(f"{item}(?:{_rx(fmt.separator)}{item}){{{low},{high}}}")
+    if spec.none_allowed:
         options.append(_rx(fmt.none_text))
     return "|".join(f"(?:{o})" for o in options)
 
 
-def selection_gbnf(
-    fmt: PromptFormat,
-    num_candidates: int,
-    max_k: int | None = None,
-    min_k: int = 0,
-    allow_none: bool = True,
-) -> str:
+def selection_gbnf(spec: GrammarSpec) -> str:
     """The selection grammar in llama.cpp's GBNF, for llama.cpp-based servers."""
-    cap = num_candidates if max_k is None else min(max_k, num_candidates)
+    fmt = spec.fmt
 
     def lit(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
-    ids = " | ".join(lit(s) for s in _id_alternatives(num_candidates))
+    ids = " | ".join(lit(s) for s in _id_alternatives(spec.num_candidates))
     rules = [f"id ::= {ids}", f"item ::= {lit(fmt.id_open)} id {lit(fmt.id_close)}"]
     options = []
-    if cap >= 1:
-        low = max(min(min_k, cap), 1) - 1
-        rules.append(f"list ::= item ({lit(fmt.separator)} item){{{low},{cap - 1}}}")
+    if spec.cap >= 1:
+        low, high = spec.repeats
+        rules.append(f"list ::= item ({lit(fmt.separator)} item){{{low},{high}}}")
         options.append("list")
-    if (allow_none and min_k == 0) or cap == 0:
+    if spec.none_allowed:
         options.append(lit(fmt.none_text))
     return "\n".join([f"root ::= {' | '.join(options)}", *rules]) + "\n"

@@ -101,6 +101,7 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    from dynrag.core.generative.backends.base import GrammarSpec
     from dynrag.core.generative.constrained import selection_regex
     from dynrag.core.generative.prompts import get_prompt_format
     from dynrag.training.causal_lm.data import PromptBuilder
@@ -131,7 +132,9 @@ def _run(ctx: StageContext) -> dict[str, Any]:
     grpo_kw: dict[str, Any] = {}
     if settings.use_vllm:
         fmt = get_prompt_format(cfg.prompt_format)
-        grpo_kw.update(use_vllm=True, vllm_structured_outputs_regex=selection_regex(fmt, longest))
+        grpo_kw.update(
+            use_vllm=True, vllm_structured_outputs_regex=selection_regex(GrammarSpec(fmt, longest))
+        )
     args = trl_config(
         settings,
         cfg,

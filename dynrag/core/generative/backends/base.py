@@ -33,6 +33,27 @@ class GrammarSpec:
     allow_none: bool = True
     """Whether the none text may be written."""
 
+    @property
+    def cap(self) -> int:
+        """The most ids that may be written (``max_k`` within the candidates)."""
+        cap = self.num_candidates if self.max_k is None else min(self.max_k, self.num_candidates)
+        return max(cap, 0)
+
+    @property
+    def floor(self) -> int:
+        """The fewest ids before the end (``min_k`` within the cap)."""
+        return min(max(self.min_k, 0), self.cap)
+
+    @property
+    def none_allowed(self) -> bool:
+        """Whether the none text is a valid output (or the only one, with nothing to choose)."""
+        return (self.allow_none and self.min_k == 0) or self.cap == 0
+
+    @property
+    def repeats(self) -> tuple[int, int]:
+        """How many ``separator item`` may follow the first item: ``(least, most)``."""
+        return max(self.floor, 1) - 1, self.cap - 1
+
 
 @dataclass(frozen=True)
 class GenerationRequest:

@@ -131,18 +131,11 @@ class OpenAIBackend(HFTokenizerText):
     def _extra_body(self, grammar: GrammarSpec | None) -> dict[str, Any]:
         if grammar is None or self.structured_output == "none":
             return {}
-        args = (
-            grammar.fmt,
-            grammar.num_candidates,
-            grammar.max_k,
-            grammar.min_k,
-            grammar.allow_none,
-        )
         if self.structured_output == "vllm":
-            regex = selection_regex(*args)
+            regex = selection_regex(grammar)
             # vLLM >= 0.10 reads structured_outputs; older releases read guided_regex.
             return {"structured_outputs": {"regex": regex}, "guided_regex": regex}
-        return {"grammar": selection_gbnf(*args)}
+        return {"grammar": selection_gbnf(grammar)}
 
     async def agenerate(
         self, requests: Sequence[GenerationRequest], params: SamplingParams

@@ -208,16 +208,7 @@ class TransformersBackend(HFTokenizerText):
             assert first is not None
             grammar = SelectionGrammar.for_tokenizer(self.tokenizer, first.fmt)
             constraints = [
-                SelectionConstraint(
-                    fmt=g.fmt,
-                    num_candidates=g.num_candidates,
-                    max_k=g.max_k,
-                    min_k=g.min_k,
-                    allow_none=g.allow_none,
-                )
-                for g in grammars
-                if g is not None
-                for _ in range(params.n)
+                SelectionConstraint(g) for g in grammars if g is not None for _ in range(params.n)
             ]
             processors.append(
                 SelectionLogitsProcessor(grammar, constraints, self.eos_token_ids, prompt_length)

@@ -30,9 +30,7 @@ def _structured(grammar: GrammarSpec | None) -> dict[str, Any]:
     """The SamplingParams keyword that constrains output to the selection grammar."""
     if grammar is None:
         return {}
-    regex = selection_regex(
-        grammar.fmt, grammar.num_candidates, grammar.max_k, grammar.min_k, grammar.allow_none
-    )
+    regex = selection_regex(grammar)
     try:
         from vllm.sampling_params import StructuredOutputsParams
 
