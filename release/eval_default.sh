@@ -2,12 +2,12 @@
 # The reports behind the encoder default's result tables (README, docs/results.md), held-out only.
 #   [OUT=DIR] bash release/eval_default.sh [BC_CHECKPOINT] [RL_CHECKPOINT]
 # (defaults: the run directory of configs/minilm-cut.yaml). Reports go to $OUT (default
-# research/results/minilm-cut/).
+# release/reports/dynrag-minilm-cut/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BC=${1:-runs/minilm-cut/encoder-bc/checkpoint}
 RL=${2:-runs/minilm-cut/encoder-rl/checkpoint}
-OUT=${OUT:-research/results/minilm-cut}
+OUT=${OUT:-release/reports/dynrag-minilm-cut}
 SEL="dynamic,scorer-k:1,2,3,4,scorer-threshold:0.3,0.5,0.7,scorer-gap,hybrid-k:1,2,all,oracle"
 RR=(--reranker "$RL" --reranker "$BC")
 

@@ -1,6 +1,6 @@
 """The result tables of the default reranker are the numbers in the committed reports.
 
-`release/eval_default.sh` writes the reports (research/results/minilm-cut/). This checks the
+`release/eval_default.sh` writes the reports (release/reports/dynrag-minilm-cut/). This checks the
 selection F1 of every cell of the README's main results table, and the paired table of
 docs/results.md (differences, intervals, wins/ties/losses and that the baseline named is the
 best), so those tables cannot drift from the reports. Intervals and k in the main table, the
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 # the paired table lives in docs/results.md, linked from the README
 RESULTS_DOC = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
-REPORTS = ROOT / "research" / "results"
+REPORTS = ROOT / "release" / "reports"
 NUMBER = re.compile(r"[+-]?\d+\.\d+")
 
 
@@ -58,7 +58,7 @@ def test_main_results_table() -> None:
     for cells in rows:
         name = ROW_NAMES.get(cells[0], cells[0])
         for folder, cell in zip(SETS, cells[1:], strict=True):
-            value = _sel_f1(f"minilm-cut/{folder}")[name]
+            value = _sel_f1(f"dynrag-minilm-cut/{folder}")[name]
             assert float(NUMBER.findall(cell)[0]) == pytest.approx(value, abs=5e-4), (name, folder)
             checked += 1
     assert checked >= 50
@@ -75,7 +75,9 @@ def test_paired_table() -> None:
     rows = _table("set", RESULTS_DOC)
     assert [r[0] for r in rows] == list(folders)
     for name, baseline, difference, wtl in rows:
-        report = json.loads((REPORTS / "minilm-cut" / folders[name] / "report.json").read_text())
+        report = json.loads(
+            (REPORTS / "dynrag-minilm-cut" / folders[name] / "report.json").read_text()
+        )
         records = [QuestionRecord.model_validate(r) for r in report["records"]]
         (c,) = [
             c
@@ -86,7 +88,7 @@ def test_paired_table() -> None:
         assert (mean, low, high) == pytest.approx((c.mean_difference, *c.ci95), abs=5e-4)
         assert wtl == f"{c.wins}/{c.ties}/{c.losses}"
         # and the baseline named is the best one of that set
-        means = _sel_f1(f"minilm-cut/{folders[name]}")
+        means = _sel_f1(f"dynrag-minilm-cut/{folders[name]}")
         best = max(
             (n for n in means if not n.startswith("dynamic") and n != "oracle"), key=means.get
         )

@@ -49,3 +49,14 @@ def test_gradient_checkpointing_setting_reaches_every_trl_config(
         args = trl_config(settings, cfg, tmp_path, **extra)
         assert type(args) is trl_class
         assert args.gradient_checkpointing is enabled
+
+
+def test_the_scorers_pair_length_is_the_models() -> None:
+    # scorer.max_length was silently overwritten by model.max_length; a different value is refused
+    from dynrag.training.stages.encoder_bc import EncoderBCConfig
+
+    section = {"model": {"max_length": 128}}
+    assert EncoderBCConfig.model_validate(section).model.max_length == 128
+    assert EncoderBCConfig.model_validate({**section, "scorer": {"max_length": 128}})
+    with pytest.raises(ValueError, match=r"scorer.max_length \(64\) is not read"):
+        EncoderBCConfig.model_validate({**section, "scorer": {"max_length": 64}})

@@ -17,7 +17,12 @@ class ScorerTraining(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base_model: str = Field(default=BASE_MINILM, description="Encoder the scorer starts from.")
-    max_length: int = Field(default=192, ge=16)
+    max_length: int = Field(
+        default=192,
+        ge=16,
+        description="Not read: the scorer trains at the section's model.max_length (a different "
+        "value given here is refused). Kept so that run directories keep their hash.",
+    )
     epochs: float = Field(default=1.0, gt=0)
     learning_rate: float = Field(default=2e-4, gt=0)
     queries_per_batch: int = Field(default=4, ge=1)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dynrag.core.encoder.settings import FIELDS_NEW_AT_DEFAULT, EncoderSettings
 from dynrag.data.examples import QAExample
@@ -107,6 +107,17 @@ class EncoderBCConfig(BaseModel):
             msg = "cross_fit_folds: 1 fold has nothing to score; use 0 (off) or at least 2"
             raise ValueError(msg)
         return value
+
+    @model_validator(mode="after")
+    def _one_pair_length(self) -> EncoderBCConfig:
+        scorer = self.scorer
+        if "max_length" in scorer.model_fields_set and scorer.max_length != self.model.max_length:
+            msg = (
+                f"scorer.max_length ({scorer.max_length}) is not read: the scorer trains at the "
+                f"model's pair length, model.max_length ({self.model.max_length}); set that"
+            )
+            raise ValueError(msg)
+        return self
 
 
 def split_questions(
