@@ -1,7 +1,8 @@
 """The encoder default's result tables (README, docs/results.md), from `dynrag eval` reports.
 
-    python release/encoder_tables.py release/reports/dynrag-minilm-cut \\
-        [--against research/results/OTHER]
+    python release/encoder_tables.py DIR [--against OTHER]
+
+(``DIR``: e.g. release/reports/dynrag-minilm-cut; ``OTHER``: e.g. research/results/minilm-cut-seed2)
 
 Prints, per report folder: mean k, selection F1 with its 95% interval, context tokens (and
 answer F1 where answers were generated) per selector, mean k by the number of gold passages, and
