@@ -17,7 +17,7 @@ at load time so inference runs at the base model's speed.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,6 +200,14 @@ class Scorer:
                 batches.append([i])
         return batches
 
+    def _padded_batches(self, enc: Any) -> Iterator[tuple[list[int], Any]]:
+        """``(positions, padded tensors on the device)`` per batch of a tokenizer's output."""
+        for batch in self._batches([len(ids) for ids in enc["input_ids"]]):
+            features = self.tokenizer.pad(
+                {key: [enc[key][i] for i in batch] for key in enc}, return_tensors="pt"
+            ).to(self.device)
+            yield batch, features
+
     @torch.inference_mode()
     def score_pairs(
         self,
@@ -226,12 +234,8 @@ class Scorer:
         enc = self.tokenizer(
             list(queries), list(texts), truncation="longest_first", max_length=self.max_length
         )
-        lengths = [len(ids) for ids in enc["input_ids"]]
         with self._lock:
-            for batch in self._batches(lengths):
-                features = self.tokenizer.pad(
-                    {key: [enc[key][i] for i in batch] for key in enc}, return_tensors="pt"
-                ).to(self.device)
+            for batch, features in self._padded_batches(enc):
                 out = self.cross(**features, output_hidden_states=True)
                 last = out.hidden_states[-1]
                 logits[batch] = out.logits[:, 0].float().cpu()
@@ -256,12 +260,8 @@ class Scorer:
         if n == 0:
             return out
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.embed_max_length)
-        lengths = [len(ids) for ids in enc["input_ids"]]
         with self._lock:
-            for batch in self._batches(lengths):
-                features = self.tokenizer.pad(
-                    {key: [enc[key][i] for i in batch] for key in enc}, return_tensors="pt"
-                ).to(self.device)
+            for batch, features in self._padded_batches(enc):
                 states = self.encoder(**features).last_hidden_state
                 mask = features["attention_mask"].unsqueeze(-1).to(states.dtype)
                 pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
