@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from dynrag.core.generative.answer_lm import AnswerGenerator
 from dynrag.data.examples import QAExample
+from dynrag.data.jsonl import appending, read_jsonl
 from dynrag.eval.metrics import (
     accuracy,
     bootstrap_ci,
@@ -79,10 +80,8 @@ class GenerationCache:
         self._data: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         if path is not None and path.is_file():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    entry = json.loads(line)
-                    self._data[entry["key"]] = entry
+            for entry in read_jsonl(path):  # a torn last line (a killed run) is skipped
+                self._data[entry["key"]] = entry
 
     @staticmethod
     def key(*parts: Any) -> str:
@@ -100,8 +99,7 @@ class GenerationCache:
         with self._lock:
             self._data[key] = entry
             if self.path is not None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with self.path.open("a", encoding="utf-8") as handle:
+                with appending(self.path) as handle:
                     handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
 

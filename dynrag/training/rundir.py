@@ -21,7 +21,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,6 @@ __all__ = [
     "file_sha256",
     "is_main_process",
     "last_complete_checkpoint",
-    "read_jsonl",
 ]
 
 logger = logging.getLogger(__name__)
@@ -91,28 +90,6 @@ def _atomic_write(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     Path(tmp).replace(path)
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (from a killed writer) is skipped with a warning.
-
-    Raises:
-        ValueError: a malformed line other than the last (file and line are named).
-    """
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                logger.warning(
-                    "%s:%d: incomplete last line skipped (interrupted write)", path, number
-                )
-                return
-            msg = f"{path}:{number}: invalid JSON: {err.msg}"
-            raise ValueError(msg) from None
 
 
 class RunDir:

@@ -10,9 +10,9 @@ import pytest
 
 from dynrag import DynamicReranker
 from dynrag.core.loading import ModelConfig
+from dynrag.data.jsonl import read_jsonl
 from dynrag.training.cli import main
 from dynrag.training.pipeline import load_config
-from dynrag.training.rundir import read_jsonl
 
 from .conftest import HOTPOT_TRAIN
 

@@ -15,8 +15,8 @@ import pytest
 
 from dynrag import DynamicReranker
 from dynrag.core.loading import ModelConfig
+from dynrag.data.jsonl import read_jsonl
 from dynrag.training.cli import main
-from dynrag.training.rundir import read_jsonl
 
 
 def _rerank_ok(ckpt: Path, example: dict[str, Any]) -> None:

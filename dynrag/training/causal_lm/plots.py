@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from dynrag.training.rundir import read_jsonl
+from dynrag.data.jsonl import read_jsonl
 
 __all__ = ["plot_run"]
 

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from dynrag.core.encoder.model import Analysis
 from dynrag.data.examples import QAExample
+from dynrag.data.jsonl import appending, read_jsonl
 from dynrag.training.rewards.engine import RewardScorer, combine
 from dynrag.training.rewards.settings import RewardConfig
 
@@ -32,13 +33,7 @@ def _read_cache(path: Path) -> dict[tuple[str, tuple[int, ...]], dict[str, Any]]
     done: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
     if not path.is_file():
         return done
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:  # a line cut by a kill: recomputed
-            continue
+    for row in read_jsonl(path):  # a line cut by a kill is skipped, so recomputed
         done[(row["id"], tuple(row["selection"]))] = row
     return done
 
@@ -63,9 +58,8 @@ def prefix_rewards(
     width = max((len(a.top) for a in analyses), default=0) + 1
     rewards = torch.zeros(len(examples), width)
     known = torch.zeros(len(examples), width, dtype=torch.bool)
-    cache.parent.mkdir(parents=True, exist_ok=True)
     computed = 0
-    with cache.open("a", encoding="utf-8") as out:
+    with appending(cache) as out:
         for q, (ex, a) in enumerate(
             tqdm(list(zip(examples, analyses, strict=True)), desc="prefix rewards", unit="q")
         ):

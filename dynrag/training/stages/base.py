@@ -29,12 +29,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from dynrag.training.rundir import RunDir, is_main_process, last_complete_checkpoint, read_jsonl
+from dynrag.data.jsonl import read_jsonl
+from dynrag.training.rundir import RunDir, is_main_process, last_complete_checkpoint
 
 __all__ = [
     "StageContext",
     "StageSpec",
-    "append_jsonl",
     "done_ids",
     "latest_model_before",
     "run_stage",
@@ -208,15 +208,6 @@ def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON (parent folders created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-
-
-def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    """Append records, one line each, flushed (a kill leaves whole lines, or a torn last one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record) + "\n")
-        fh.flush()
 
 
 def done_ids(path: Path) -> set[str]:

@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from dynrag.data.jsonl import read_jsonl
 from dynrag.training.causal_lm.trainer_settings import TrainerSettings
 from dynrag.training.compat import sampling_model
-from dynrag.training.rundir import RunDir, read_jsonl
+from dynrag.training.rundir import RunDir
 from dynrag.training.stages.base import StageContext, StageSpec, train_resuming
 
 __all__ = ["STAGE", "DPOConfig", "train_dpo"]

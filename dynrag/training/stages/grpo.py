@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field
 
+from dynrag.data.jsonl import append_jsonl
 from dynrag.training.causal_lm.trainer_settings import TrainerSettings
 from dynrag.training.rewards.settings import RewardConfig
 from dynrag.training.rundir import is_main_process
 from dynrag.training.stages.base import (
     StageContext,
     StageSpec,
-    append_jsonl,
     latest_model_before,
     train_resuming,
 )

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import Field
 
+from dynrag.data.jsonl import read_jsonl
 from dynrag.training.config import StrictSettings
 from dynrag.training.rewards.engine import ScoredSample
-from dynrag.training.rundir import read_jsonl
 from dynrag.training.stages.base import StageContext, StageSpec
 
 __all__ = ["STAGE", "PairsConfig", "best_worst_pair"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynrag.data.jsonl import append_jsonl, read_jsonl
 from dynrag.training.rewards.settings import RewardConfig
-from dynrag.training.rundir import read_jsonl
-from dynrag.training.stages.base import StageContext, StageSpec, append_jsonl, done_ids
+from dynrag.training.stages.base import StageContext, StageSpec, done_ids
 
 __all__ = ["STAGE", "RewardConfig"]
 

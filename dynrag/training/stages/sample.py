@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from dynrag.data.jsonl import append_jsonl, read_jsonl
 from dynrag.training.config import StrictSettings
-from dynrag.training.rundir import read_jsonl
 from dynrag.training.stages.base import (
     StageContext,
     StageSpec,
-    append_jsonl,
     done_ids,
     latest_model_before,
 )
