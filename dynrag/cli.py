@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
 import sys
-import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from dynrag.core.constants import DEFAULT_GENERATOR, DEFAULT_MODEL
 from dynrag.demo import cmd_demo
@@ -24,6 +19,7 @@ from dynrag.model_options import (
     check_policy,
     load_reranker,
 )
+from dynrag.rerank_command import cmd_rerank
 
 __all__ = [
     "build_parser",
@@ -36,112 +32,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("dynrag.cli")
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """The JSON objects of ``path`` with their line numbers; any problem is one line."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise SystemExit(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SystemExit(f"{path}: a folder, not a JSONL file") from None
-    except OSError as err:
-        raise SystemExit(f"{path}: cannot be read ({err.strerror})") from None
-    with handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise SystemExit(f"{path}:{number}: not UTF-8 text") from None
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                msg = f"{path}:{number}: not valid JSON ({err.msg})"
-                raise SystemExit(msg) from None
-            if not isinstance(record, dict):
-                msg = f"{path}:{number}: expected a JSON object"
-                raise SystemExit(msg)
-            yield number, record
-
-
-def _query_and_passages(path: Path, number: int, record: dict[str, Any]) -> tuple[str, list[Any]]:
-    """A line's query and passages, every passage checked; a bad one names its line."""
-    from dynrag.core.interface import check_query
-    from dynrag.core.types import to_passages
-
-    query = record.get("query", record.get("question"))
-    passages = record.get("passages", record.get("ctxs", record.get("docs")))
-    if not isinstance(query, str) or not isinstance(passages, list):
-        msg = (
-            f"{path}:{number}: expected {{'query', 'passages': [...]}} or "
-            "{'question', 'ctxs': [{'title', 'text'}]}"
-        )
-        raise SystemExit(msg)
-    try:
-        check_query(query)
-        to_passages(passages)
-    except (TypeError, ValueError) as err:
-        raise SystemExit(f"{path}:{number}: {err}") from None
-    return query, passages
-
-
-def cmd_rerank(args: argparse.Namespace) -> int:
-    """Rerank every line of a JSONL file and write each line back with its selection.
-
-    The whole input is checked before the model loads; the output is written to a temporary
-    file beside it and renamed when complete, so an error leaves no partial output.
-    """
-    from tqdm.auto import tqdm
-
-    rows = list(_read_jsonl(args.input))
-    parsed = [_query_and_passages(args.input, n, r) for n, r in rows]
-    check_policy(args)
-    reranker = load_reranker(args)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{args.output.name}.", suffix=".part", dir=args.output.parent
-    )
-    try:
-        with (
-            os.fdopen(fd, "w", encoding="utf-8") as out,
-            tqdm(total=len(rows), desc="rerank", unit="q") as bar,
-        ):
-            step = args.batch_size or 8
-            for start in range(0, len(rows), step):
-                chunk = parsed[start : start + step]
-                began = time.perf_counter()
-                try:
-                    selections = reranker.rerank_batch([q for q, _ in chunk], [p for _, p in chunk])
-                except (TypeError, ValueError) as err:  # checked above; a model-side refusal
-                    lines = f"{rows[start][0]}-{rows[start + len(chunk) - 1][0]}"
-                    raise SystemExit(f"{args.input}:{lines}: {err}") from None
-                seconds = time.perf_counter() - began
-                batch = rows[start : start + len(chunk)]
-                for (_, record), sel in zip(batch, selections, strict=True):
-                    record["selection"] = _selection_record(sel, seconds, len(chunk))
-                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                bar.update(len(chunk))
-        os.replace(tmp_name, args.output)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    print(f"wrote {len(rows)} selections to {args.output}")
-    return 0
-
-
-def _selection_record(sel: Any, batch_seconds: float, batch_queries: int) -> dict[str, Any]:
-    """A selection as written by ``dynrag rerank``.
-
-    The queries of one batch are generated together, so their time is the batch's: written as
-    ``batch_seconds`` with ``batch_queries`` (not as a per-query time that every line repeats).
-    """
-    record: dict[str, Any] = sel.model_dump(mode="json", exclude={"passages", "rerank_seconds"})
-    record["batch_seconds"] = round(batch_seconds, 4)
-    record["batch_queries"] = batch_queries
-    return record
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -173,8 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     rerank = sub.add_parser("rerank", help="rerank the passages of each line of a JSONL file")
-    rerank.add_argument("--input", type=Path, required=True, help="JSONL: {query, passages}")
-    rerank.add_argument("--output", type=Path, required=True, help="JSONL with a selection each")
+    rerank.add_argument(
+        "--input", required=True, help="JSONL of {query, passages}; - reads standard input"
+    )
+    rerank.add_argument(
+        "--output",
+        required=True,
+        help="JSONL with a selection each, written in place when complete; - writes standard "
+        "output",
+    )
     add_model_args(rerank)
     rerank.set_defaults(func=cmd_rerank)
 
@@ -249,7 +146,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:  # one line, not a traceback
+        print(f"dynrag {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -167,7 +167,7 @@ LAYERS = [
     ("dynrag.eval",),
     ("dynrag.training", "dynrag.serve"),
     ("dynrag.model_options",),
-    ("dynrag.demo",),
+    ("dynrag.demo", "dynrag.rerank_command"),
     ("dynrag.cli",),
 ]
 """dynrag's layers, lowest first: a module imports only from its own layer or those below."""
