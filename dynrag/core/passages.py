@@ -13,8 +13,10 @@ from dynrag.core.types import Passage
 
 __all__ = [
     "CHARS_PER_TOKEN_BOUND",
+    "WORK_CHARS",
     "Truncate",
     "TruncateMany",
+    "count_tokens_bounded",
     "cut_passages",
     "cut_text",
     "cut_texts",
@@ -30,6 +32,24 @@ CHARS_PER_TOKEN_BOUND = 32
 """No token of a real tokenizer spells more characters than this; text beyond
 ``max_tokens * CHARS_PER_TOKEN_BOUND`` characters is dropped before tokenizing, so that cutting
 a huge text costs no more than cutting a long one."""
+
+
+WORK_CHARS = 2048 * CHARS_PER_TOKEN_BOUND
+"""The most characters of one passage a reranker works on (2,048 tokens' worth): beyond it text
+is dropped before tokenizing, BM25 or counting, so one huge passage costs what a long one does.
+`Selection.passages` still holds the caller's full text."""
+
+
+def count_tokens_bounded(count: Callable[[str], int], text: str) -> int:
+    """``count(text)``, tokenizing at most `WORK_CHARS` characters.
+
+    Past the bound the rest is counted at `CHARS_PER_TOKEN_BOUND` characters a token: a lower
+    bound, which for a token budget only matters far beyond any budget.
+    """
+    if len(text) <= WORK_CHARS:
+        return count(text)
+    rest = len(text) - WORK_CHARS
+    return count(text[:WORK_CHARS]) + -(-rest // CHARS_PER_TOKEN_BOUND)
 
 
 def _check(max_tokens: int) -> None:

@@ -128,23 +128,46 @@ def test_long_queries_and_titles_are_cut_in_one_pass(
     encoder: EncoderReranker, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A 200,000-character query and title are bounded before tokenizing, cut to the settings'
-    token limits (logged), and the ranking still runs."""
+    token limits (logged, and the query noted), and the ranking still runs."""
     huge = "word " * 40_000
     passages = [
         Passage(title=huge, text="Paris is the capital of France."),
         Passage(title="Berlin", text="Berlin is the capital of Germany."),
     ]
-    queries, items = encoder._bounded([huge, "short question?"], [passages, passages[1:]])
+    queries, items, notes = encoder._bounded([huge, "short question?"], [passages, passages[1:]])
     tokens = encoder.scorer.count_tokens
     assert tokens(queries[0]) <= encoder.settings.max_query_tokens
     assert queries[1] == "short question?"
+    assert notes == [[f"query cut to {encoder.settings.max_query_tokens} tokens"], []]
     assert tokens(items[0][0].title or "") <= encoder.settings.max_title_tokens
     assert items[0][1] is passages[1]  # uncut passages are the caller's own objects
     with caplog.at_level("INFO", logger="dynrag.core.encoder.model"):
-        sel = encoder.rerank(huge, passages)
+        sel = encoder.rerank(huge, passages, policy=SelectionPolicy(min_k=2))
     _check(sel, 2)
     assert "query cut to" in caplog.text
     assert "title cut to" in caplog.text
+    assert f"query cut to {encoder.settings.max_query_tokens} tokens" in sel.notes
+    assert {p.title for p in sel.passages} == {huge, "Berlin"}  # the caller's, whole
+
+
+def test_a_huge_passage_costs_what_a_long_one_does(encoder: EncoderReranker) -> None:
+    """Issue 36 item 6: a 5 MB passage was tokenized whole (10 s, 1.2 GB); now cut first."""
+    import time
+
+    from dynrag.core.passages import WORK_CHARS
+
+    huge = "lorem ipsum dolor sit amet " * 200_000
+    start = time.perf_counter()
+    sel = encoder.rerank(
+        "what is lorem?",
+        [huge, "a short passage"],
+        policy=SelectionPolicy(min_k=2, token_budget=10**9),
+    )
+    assert time.perf_counter() - start < 5
+    assert sel.k == 2
+    assert any(len(p.text) == len(huge) for p in sel.passages)  # returned whole
+    _, items, _ = encoder._bounded(["q"], [[Passage(text=huge)]])
+    assert len(items[0][0].text) == WORK_CHARS
 
 
 def test_batches_keep_both_limits_and_every_position() -> None:
@@ -231,7 +254,7 @@ def test_an_ensemble_of_heads_saves_loads_and_mixes_its_cuts(
     assert not torch.equal(first.embed.weight, second.embed.weight)
     ex = hotpot_val[0]
     analysis = rr.analyse_batch([ex["question"]], [ex["passages"]])[0]
-    from dynrag.core.encoder.model import head_inputs
+    from dynrag.core.encoder.head import head_inputs
 
     feats, hidden, mask = head_inputs([(analysis.features, analysis.hidden, analysis.top)], 4)
     with torch.inference_mode():

@@ -16,12 +16,13 @@ design of Choppy and AttnCut, with a reordering step before the cut):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-__all__ = ["CutHead", "Head", "HeadEnsemble", "HeadOutput", "members"]
+__all__ = ["CutHead", "Head", "HeadEnsemble", "HeadOutput", "head_inputs", "members"]
 
 
 @dataclass
@@ -174,3 +175,21 @@ Head = CutHead | HeadEnsemble
 def members(head: Head) -> list[CutHead]:
     """The heads that are trained one by one: the members of an ensemble, or ``[head]``."""
     return head.heads() if isinstance(head, HeadEnsemble) else [head]
+
+
+def head_inputs(
+    lists: Sequence[tuple[torch.Tensor, torch.Tensor, Sequence[int]]], max_items: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad ``(features, hidden, top positions)`` lists into the head's ``[B, M, ...]`` input."""
+    b = len(lists)
+    f = lists[0][0].shape[1]
+    h = lists[0][1].shape[1]
+    feats = torch.zeros(b, max_items, f)
+    hidden = torch.zeros(b, max_items, h)
+    mask = torch.zeros(b, max_items, dtype=torch.bool)
+    for i, (fe, hi, top) in enumerate(lists):
+        idx = torch.tensor(list(top)[:max_items], dtype=torch.long)
+        feats[i, : len(idx)] = fe[idx]
+        hidden[i, : len(idx)] = hi[idx]
+        mask[i, : len(idx)] = True
+    return feats, hidden, mask

@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,12 @@ import torch
 
 from dynrag.core.constants import BASE_MINILM
 from dynrag.core.encoder.features import NUM_FEATURES, candidate_features
-from dynrag.core.encoder.head import CutHead, Head, HeadEnsemble
+from dynrag.core.encoder.head import CutHead, Head, HeadEnsemble, head_inputs
 from dynrag.core.encoder.scorer import PairScores, Scorer, pair_text
 from dynrag.core.encoder.settings import FIELDS_NEW_AT_DEFAULT, EncoderSettings
 from dynrag.core.interface import Reranker
 from dynrag.core.loading import ModelConfig, ResolvedModel
-from dynrag.core.passages import cut_texts
+from dynrag.core.passages import WORK_CHARS, count_tokens_bounded, cut_texts
 from dynrag.core.policy import POLICY_FIELDS, SelectionPolicy
 from dynrag.core.presort import bm25_scores
 from dynrag.core.types import (
@@ -67,6 +67,8 @@ class Analysis:
     """Every position: the head's refined order of ``top``, then the rest by logit."""
     cut_probs: list[float]
     """Calibrated P(k) for k = 0..len(top)."""
+    notes: list[str] = field(default_factory=list)
+    """What was cut of the input (the query), for ``Selection.notes``."""
 
 
 class EncoderReranker(Reranker):
@@ -139,7 +141,7 @@ class EncoderReranker(Reranker):
     def _analyse(
         self, queries: list[str], passages_per_query: list[list[Passage]]
     ) -> list[Analysis]:
-        queries, items = self._bounded(queries, passages_per_query)
+        queries, items, notes = self._bounded(queries, passages_per_query)
         pair_q = [q for q, ps in zip(queries, items, strict=True) for _ in ps]
         texts = [pair_text(p.title, p.text) for ps in items for p in ps]
         cross = self.settings.similarities == "cross"
@@ -156,7 +158,9 @@ class EncoderReranker(Reranker):
             emb = passage_emb[start : start + n]
             bm25 = bm25_scores(query, texts[start : start + n])
             feats = candidate_features(query, ps, logits, bm25, query_emb[qi], emb)
-            out.append(self._read(ps, logits, feats, hidden))
+            analysis = self._read(passages_per_query[qi], logits, feats, hidden)  # the caller's
+            analysis.notes = notes[qi]
+            out.append(analysis)
             start += n
         return out
 
@@ -183,17 +187,25 @@ class EncoderReranker(Reranker):
 
     def _bounded(
         self, queries: Sequence[str], items: list[list[Passage]]
-    ) -> tuple[list[str], list[list[Passage]]]:
-        """Queries and titles cut to the settings' limits (logged).
+    ) -> tuple[list[str], list[list[Passage]], list[list[str]]]:
+        """What the model works on: queries, titles and passage text cut to their bounds.
 
-        Passage text is the cross-encoder's to cut (its ``max_length``).
+        Queries and titles go to the settings' limits (logged; a cut query is noted), passage
+        text to `WORK_CHARS`, so that no input costs more than that.
+
+        The model reads less of a passage still (the cross-encoder's ``max_length``); the work
+        bound keeps a huge passage from being tokenized (or BM25-indexed) whole.
         """
         limit_q = self.settings.max_query_tokens
-        out_q = []
+        out_q, notes = [], []
         for cut, was_cut in cut_texts(queries, self.scorer.truncate_many, limit_q):
             if was_cut:
                 logger.warning("query cut to %d tokens", limit_q)
+            notes.append([f"query cut to {limit_q} tokens"] if was_cut else [])
             out_q.append(cut)
+        long_texts = sum(len(p.text) > WORK_CHARS for ps in items for p in ps)
+        if long_texts:
+            logger.info("%d passages cut to %d characters before scoring", long_texts, WORK_CHARS)
         limit = self.settings.max_title_tokens
         titles = [p.title for ps in items for p in ps if p.title]
         cuts = iter(cut_texts(titles, self.scorer.truncate_many, limit))
@@ -202,11 +214,14 @@ class EncoderReranker(Reranker):
             shown = []
             for p in ps:
                 title, was_cut = next(cuts) if p.title else (p.title, False)
-                shown.append(p.model_copy(update={"title": title}) if was_cut else p)
+                update: dict[str, Any] = {"title": title} if was_cut else {}
+                if len(p.text) > WORK_CHARS:
+                    update["text"] = p.text[:WORK_CHARS]
+                shown.append(p.model_copy(update=update) if update else p)
                 if was_cut:
                     logger.info("title cut to %d tokens", limit)
             out_items.append(shown)
-        return out_q, out_items
+        return out_q, out_items, notes
 
     @torch.inference_mode()
     def _read(
@@ -268,7 +283,7 @@ class EncoderReranker(Reranker):
             indices=outcome.indices,
             passages=[a.passages[i] for i in outcome.indices],
             status=outcome.status,
-            notes=[cut, *outcome.notes],
+            notes=[cut, *a.notes, *outcome.notes],
             num_candidates=n,
             rerank_seconds=seconds,
             model_calls=1,
@@ -276,7 +291,9 @@ class EncoderReranker(Reranker):
         )
 
     def _passage_tokens(self, passage: Passage) -> int:
-        return self.scorer.count_tokens(pair_text(passage.title, passage.text))
+        return count_tokens_bounded(
+            self.scorer.count_tokens, pair_text(passage.title, passage.text)
+        )
 
     # -- saving ----------------------------------------------------------------------------
     def save(self, folder: str | Path, *, scorer_adapter: Path | None, **config: Any) -> Path:
@@ -322,24 +339,6 @@ def new_head(settings: EncoderSettings, scorer: Scorer) -> Head:
     if settings.members == 1:
         return one()
     return HeadEnsemble([one() for _ in range(settings.members)])
-
-
-def head_inputs(
-    lists: Sequence[tuple[torch.Tensor, torch.Tensor, Sequence[int]]], max_items: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pad ``(features, hidden, top positions)`` lists into the head's ``[B, M, ...]`` input."""
-    b = len(lists)
-    f = lists[0][0].shape[1]
-    h = lists[0][1].shape[1]
-    feats = torch.zeros(b, max_items, f)
-    hidden = torch.zeros(b, max_items, h)
-    mask = torch.zeros(b, max_items, dtype=torch.bool)
-    for i, (fe, hi, top) in enumerate(lists):
-        idx = torch.tensor(list(top)[:max_items], dtype=torch.long)
-        feats[i, : len(idx)] = fe[idx]
-        hidden[i, : len(idx)] = hi[idx]
-        mask[i, : len(idx)] = True
-    return feats, hidden, mask
 
 
 def load_encoder(

@@ -21,7 +21,7 @@ from dynrag.core.generative.parsing import parse_selection
 from dynrag.core.generative.prompts import PromptFormat, get_prompt_format
 from dynrag.core.generative.tournament import first_round, next_round
 from dynrag.core.interface import Reranker
-from dynrag.core.passages import cut_passages, cut_text
+from dynrag.core.passages import count_tokens_bounded, cut_passages, cut_text
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.presort import check_presort, presort_ranking, with_presort_scores
 from dynrag.core.types import ParseResult, ParseStatus, Passage, Selection, no_candidates
@@ -295,4 +295,4 @@ class GenerativeReranker(Reranker):
 
     def _passage_tokens(self, passage: Passage) -> int:
         text = passage.text if not passage.title else f"{passage.title}\n{passage.text}"
-        return self.backend.count_tokens(text)
+        return count_tokens_bounded(self.backend.count_tokens, text)

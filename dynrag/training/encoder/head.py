@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from dynrag.core.encoder.head import Head, members
-from dynrag.core.encoder.model import Analysis, EncoderReranker, head_inputs
+from dynrag.core.encoder.head import Head, head_inputs, members
+from dynrag.core.encoder.model import Analysis, EncoderReranker
 from dynrag.data.examples import QAExample
 from dynrag.training.encoder.settings import HeadTraining
 
