@@ -73,13 +73,21 @@ class ModelConfig(BaseModel):
     )
     adapter: bool = Field(default=False, description="Whether the folder holds a LoRA adapter.")
     window_size: int | None = Field(
-        default=None, description="Candidates shown at once (None: the prompt format's default)."
+        default=None,
+        ge=2,
+        le=1024,
+        description="Candidates shown at once (None: the prompt format's default).",
     )
     max_passage_tokens: int | None = Field(
-        default=None, description="Per-passage token limit the model was trained with."
+        default=None,
+        ge=1,
+        le=131_072,
+        description="Per-passage token limit the model was trained with.",
     )
     max_k: int | None = Field(
         default=None,
+        ge=0,
+        le=1024,
         description="Largest k among the model's training targets: the default policy's max_k.",
     )
     presort: PresortMethod | None = Field(
@@ -161,8 +169,10 @@ def _build_smollm2(dest: Path) -> None:
         raise FileNotFoundError(msg)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf.name)
-    quantized = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf.name)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf.name, trust_remote_code=False)
+    quantized = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=gguf.name, trust_remote_code=False
+    )
     # A model loaded from GGUF refuses save_pretrained; copy its de-quantized weights into a
     # plain model of the same config, which saves as ordinary safetensors.
     config = quantized.config
@@ -258,6 +268,9 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> ResolvedModel:
         ValueError: neither a folder, a bundled name nor a hub id.
     """
     text = os.fspath(name_or_path)
+    if not text.strip():  # Path("") is the current folder: never load that by accident
+        msg = "the model name is empty; give a model folder, a bundled name or a Hugging Face id"
+        raise ValueError(msg)
     path = Path(text).expanduser()
     if path.is_dir():
         folder, source = path, "local"
@@ -322,8 +335,8 @@ def _load_causal_lm(resolved: ResolvedModel, *, dtype: Any = None) -> tuple[Any,
     load_kw: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
     config = resolved.config
     if not (config.adapter or (folder / "adapter_config.json").is_file()):
-        model = AutoModelForCausalLM.from_pretrained(folder, **load_kw)
-        return model, AutoTokenizer.from_pretrained(folder)
+        model = AutoModelForCausalLM.from_pretrained(folder, **load_kw, trust_remote_code=False)
+        return model, AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     if not config.base_model:
         msg = f"{folder} holds an adapter but its dynrag_config.json names no base_model"
         raise ValueError(msg)
@@ -333,10 +346,10 @@ def _load_causal_lm(resolved: ResolvedModel, *, dtype: Any = None) -> tuple[Any,
         msg = "loading a LoRA adapter needs peft: pip install 'dynrag[train]' (or pip install peft)"
         raise ImportError(msg) from err
     base_folder = resolve_model(config.base_model).path
-    base = AutoModelForCausalLM.from_pretrained(base_folder, **load_kw)
+    base = AutoModelForCausalLM.from_pretrained(base_folder, **load_kw, trust_remote_code=False)
     merged = PeftModel.from_pretrained(base, folder).merge_and_unload()
     tok_folder = folder if (folder / "tokenizer_config.json").is_file() else base_folder
-    return merged, AutoTokenizer.from_pretrained(tok_folder)
+    return merged, AutoTokenizer.from_pretrained(tok_folder, trust_remote_code=False)
 
 
 def load_error(model: str, err: BaseException) -> str:

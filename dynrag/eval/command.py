@@ -91,7 +91,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         from dynrag.core.loading import resolve_model
 
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.generator).path)
+        tokenizer = AutoTokenizer.from_pretrained(
+            resolve_model(args.generator).path, trust_remote_code=False
+        )
         count_tokens = lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])  # noqa: E731
     else:
         generator = AnswerGenerator.from_pretrained(

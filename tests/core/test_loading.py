@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -165,3 +166,46 @@ def test_loading_an_adapter_is_quiet(
     assert [str(w.message) for w in caught if w.category is UserWarning] == ["still shown"]
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()  # restored for the caller's own loads
+
+
+@pytest.mark.parametrize(
+    ("encoder", "field"),
+    [
+        ({"members": 100_000}, "members"),
+        ({"max_items": 100_000_000}, "max_items"),
+        ({"d_model": 10**7}, "d_model"),
+    ],
+)
+def test_a_model_folder_cannot_ask_for_unbounded_sizes(
+    tmp_path: Path, encoder: dict[str, int], field: str
+) -> None:
+    # Issue 36 item 8: members: 100000 allocated 6 GB before failing; sizes are checked first
+    import time
+
+    from dynrag import Reranker
+
+    folder = Path(shutil.copytree(resolve_model("dynrag-minilm-cut").path, tmp_path / "m"))
+    config = json.loads((folder / DYNRAG_CONFIG_NAME).read_text())
+    config["encoder"].update(encoder)
+    (folder / DYNRAG_CONFIG_NAME).write_text(json.dumps(config))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=field):
+        Reranker.from_pretrained(folder)
+    assert time.perf_counter() - start < 5
+
+
+def test_a_truncated_head_is_one_clear_error(tmp_path: Path) -> None:
+    from dynrag import Reranker
+
+    folder = Path(shutil.copytree(resolve_model("dynrag-minilm-cut").path, tmp_path / "m"))
+    head = folder / "head.safetensors"
+    head.write_bytes(head.read_bytes()[:1000])
+    with pytest.raises(ValueError, match=r"head.safetensors: not this model's head"):
+        Reranker.from_pretrained(folder)
+
+
+def test_an_empty_name_is_refused_not_the_current_folder() -> None:
+    with pytest.raises(ValueError, match="model name is empty"):
+        resolve_model("")
+    with pytest.raises(ValueError, match="model name is empty"):
+        DynamicReranker.from_pretrained("  ")

@@ -391,7 +391,11 @@ def load_encoder(
     head = new_head(settings, scorer)
     from safetensors.torch import load_file
 
-    head.load_state_dict(load_file(resolved.path / HEAD_FILE))
+    try:  # a truncated or foreign file is one clear error, not the library's traceback
+        head.load_state_dict(load_file(resolved.path / HEAD_FILE))
+    except Exception as err:
+        msg = f"{resolved.path / HEAD_FILE}: not this model's head ({str(err).splitlines()[0]})"
+        raise ValueError(msg) from err
     reranker = EncoderReranker(scorer, head, settings=settings, policy=policy)
     reranker.name_or_path = resolved.name or str(resolved.path)
     return reranker

@@ -137,8 +137,14 @@ class Scorer:
                 # same at every load (the global random state is left as it was).
                 with torch.random.fork_rng():
                     torch.manual_seed(0)
-                    cross = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
-                encoder = AutoModel.from_pretrained(folder) if bi_encoder else None
+                    cross = AutoModelForSequenceClassification.from_pretrained(
+                        folder, num_labels=1, trust_remote_code=False
+                    )
+                encoder = (
+                    AutoModel.from_pretrained(folder, trust_remote_code=False)
+                    if bi_encoder
+                    else None
+                )
                 if adapter is not None:
                     try:
                         from peft import PeftModel
@@ -152,7 +158,7 @@ class Scorer:
         return cls(
             cross.to(dev),
             encoder.to(dev) if encoder is not None else None,
-            AutoTokenizer.from_pretrained(folder),
+            AutoTokenizer.from_pretrained(folder, trust_remote_code=False),
             max_length=max_length,
             embed_max_length=embed_max_length,
             batch_size=batch_size,

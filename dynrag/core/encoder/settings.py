@@ -21,8 +21,14 @@ class EncoderSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_length: int = Field(default=192, ge=16, description="Tokens the cross-encoder reads.")
-    embed_max_length: int = Field(default=64, ge=8, description="Tokens the bi-encoder reads.")
+    # Every size has an upper bound, checked before anything is allocated: a model folder is
+    # input too (members: 100000 allocated 6 GB, max_items: 1e8 tried 25.6 GB).
+    max_length: int = Field(
+        default=192, ge=16, le=512, description="Tokens the cross-encoder reads (MiniLM: 512)."
+    )
+    embed_max_length: int = Field(
+        default=64, ge=8, le=512, description="Tokens the bi-encoder reads."
+    )
     similarities: Literal["bi-encoder", "cross"] = Field(
         default="bi-encoder",
         description=(
@@ -35,23 +41,31 @@ class EncoderSettings(BaseModel):
     )
     similarity_layer: int = Field(
         default=-1,
+        ge=-64,
+        le=64,
         description=(
             "With ``similarities: cross``, the layer whose states are pooled: an index into "
             "the cross-encoder's hidden states (0 the embeddings, -1 the last layer)."
         ),
     )
-    max_items: int = Field(default=12, ge=1, description="Candidates the head reads (M).")
+    max_items: int = Field(default=12, ge=1, le=1024, description="Candidates the head reads (M).")
     max_query_tokens: int = Field(
-        default=64, ge=4, description="A longer query is cut (logged), as the server caps it."
+        default=64,
+        ge=4,
+        le=512,
+        description="A longer query is cut (logged), as the server caps it.",
     )
-    max_title_tokens: int = Field(default=32, ge=1, description="A longer title is cut.")
-    d_model: int = 64
-    heads: int = 4
-    layers: int = 2
-    hidden_proj: int = 16
+    max_title_tokens: int = Field(default=32, ge=1, le=512, description="A longer title is cut.")
+    d_model: int = Field(default=64, ge=1, le=4096, description="The head's width.")
+    heads: int = Field(default=4, ge=1, le=64, description="The head's attention heads.")
+    layers: int = Field(default=2, ge=1, le=48, description="The head's transformer layers.")
+    hidden_proj: int = Field(
+        default=16, ge=1, le=4096, description="The scorer's states, projected to this width."
+    )
     members: int = Field(
         default=1,
         ge=1,
+        le=64,
         description=(
             "Heads in the model: more than one is an ensemble of heads trained from different "
             "initialisations (seeds ``seed`` .. ``seed + members - 1``), whose scores are "

@@ -56,7 +56,7 @@ def load_tokenizer(name_or_path: str) -> Any:
     folder = resolve_model(name_or_path).path
     if not (folder / "tokenizer_config.json").is_file():
         folder = resolve_model(base_of(name_or_path)).path
-    tok = AutoTokenizer.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -107,7 +107,9 @@ def load_trainable_model(
     dtype = resolve_dtype(None, device)
     base_name = base_of(name_or_path)
     base_path = resolve_model(base_name).path
-    model: Any = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(
+        base_path, dtype=dtype, trust_remote_code=False
+    )
     peft_config = None
     if is_adapter(name_or_path):
         from peft import PeftModel
@@ -195,7 +197,9 @@ def merge_checkpoint(src: str | Path, dest: str | Path) -> Path:
     from transformers import AutoModelForCausalLM
 
     resolved = resolve_model(src)
-    base = AutoModelForCausalLM.from_pretrained(resolve_model(base_of(src)).path)
+    base = AutoModelForCausalLM.from_pretrained(
+        resolve_model(base_of(src)).path, trust_remote_code=False
+    )
     merged = PeftModel.from_pretrained(base, resolved.path).merge_and_unload()
     dest.mkdir(parents=True, exist_ok=True)
     merged.save_pretrained(dest)

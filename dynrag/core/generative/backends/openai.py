@@ -82,7 +82,7 @@ class OpenAIBackend(HFTokenizerText):
         if isinstance(tokenizer, str):
             from transformers import AutoTokenizer
 
-            tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer, trust_remote_code=False)
         self.tokenizer = tokenizer
 
     @classmethod
