@@ -68,6 +68,9 @@ class SelectionPolicy(PolicyFields):
     4. ``token_budget``: the tail is cut until the selected passages fit, never below ``min_k``
        and never to nothing where ``allow_empty`` is false.
 
+    A passage whose text repeats one already chosen (lower case, white space folded) never takes
+    a second place: it is dropped before the bounds apply, noted, and never added by ``min_k``.
+
     One rule for every selection, the fallback included: the bounds (2-4) always hold, so a
     fallback keeps at most ``max_k`` candidates. A fallback is logged as one warning that names
     the candidates finally kept and every bound that cut them.
@@ -143,6 +146,27 @@ class SelectionPolicy(PolicyFields):
         """The fewest passages a selection may hold (before capping at the candidates)."""
         return max(self.min_k, 0 if self.allow_empty else 1)
 
+    @staticmethod
+    def _distinct(
+        indices: list[int], passages: Sequence[Passage], seen: dict[str, int], cuts: list[str]
+    ) -> list[int]:
+        """``indices`` without a passage whose text repeats an earlier one's (noted in ``cuts``).
+
+        Texts match after lower-casing and folding white space; ``seen`` maps each kept text to
+        its position, so that later additions skip them too.
+        """
+        kept, repeats = [], []
+        for i in indices:
+            key = _text_key(passages[i])
+            if key in seen:
+                repeats.append(f"{i} repeats {seen[key]}")
+            else:
+                seen[key] = i
+                kept.append(i)
+        if repeats:
+            cuts.append(f"duplicates not chosen twice (positions): {', '.join(repeats)}")
+        return kept
+
     def apply(
         self,
         parsed: ParseResult,
@@ -177,12 +201,20 @@ class SelectionPolicy(PolicyFields):
                 else SelectionStatus.OK
             )
         cuts: list[str] = []
+        seen: dict[str, int] = {}
+        indices = self._distinct(indices, passages, seen, cuts)
         if self.max_k is not None and len(indices) > self.max_k:
             cuts.append(f"max_k: cut {len(indices)} -> {self.max_k}")
             indices = indices[: self.max_k]
         floor = min(self.floor, n)
         if len(indices) < floor:
-            extra = [i for i in range(n) if i not in set(indices)][: floor - len(indices)]
+            extra: list[int] = []
+            for i in range(n):  # the next candidates in retrieval order, never a repeated text
+                key = _text_key(passages[i])
+                if len(indices) + len(extra) >= floor or i in indices or key in seen:
+                    continue
+                seen[key] = i
+                extra.append(i)
             what = "min_k" if self.min_k >= floor else "allow_empty"
             cuts.append(f"{what}: added {len(extra)} in retrieval order")
             indices = indices + extra
@@ -209,6 +241,11 @@ class SelectionPolicy(PolicyFields):
         elif cuts and status in (SelectionStatus.OK, SelectionStatus.NONE):
             status = SelectionStatus.REPAIRED
         return PolicyOutcome(indices=indices, status=status, notes=notes)
+
+
+def _text_key(passage: Passage) -> str:
+    """What makes two passages the same text: lower case, white space folded."""
+    return " ".join(passage.text.lower().split())
 
 
 class PolicyOptions(PolicyFields):

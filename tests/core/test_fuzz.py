@@ -143,7 +143,8 @@ def test_any_model_output_gives_a_valid_selection() -> None:
     def run(policy: SelectionPolicy, n: int, window: int, seed: int) -> None:
         nonlocal made
         rng = random.Random(seed)
-        passages = [Passage(text="w " * rng.randrange(1, 20)) for _ in range(n)]
+        # distinct texts: a repeated text is never chosen twice (tests/core/test_policy.py)
+        passages = [Passage(text=f"p{i} " + "w " * rng.randrange(1, 20)) for i in range(n)]
 
         def cost(p: Passage) -> int:
             return len(p.text.split())

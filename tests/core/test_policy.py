@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dynrag import Passage, SelectionPolicy, SelectionStatus
 from dynrag.core.generative.parsing import parse_selection
+from dynrag.core.types import to_passages
 
 PASSAGES = [Passage(text=f"passage {i} " + "word " * (10 * (i + 1))) for i in range(6)]
 
@@ -106,3 +109,29 @@ def test_merged_policy_is_validated() -> None:
 def test_max_k_zero_with_empty_forbidden_is_rejected() -> None:
     with pytest.raises(ValueError, match="allow_empty"):
         SelectionPolicy(max_k=0, allow_empty=False)
+
+
+def test_a_repeated_text_never_takes_two_places() -> None:
+    # Issue 36 item 12: with every passage given twice, most selections held one text twice.
+    passages = to_passages(["Paris is in France.", "  paris IS in france. ", "Berlin.", "Rome."])
+    policy = SelectionPolicy()
+    out = policy.apply(parse_selection("[1], [2], [3]", 4), passages)
+    assert out.indices == [0, 2]
+    assert out.status == SelectionStatus.REPAIRED
+    assert any("1 repeats 0" in note for note in out.notes)
+    filled = SelectionPolicy(min_k=3).apply(parse_selection("[2]", 4), passages)
+    assert filled.indices == [1, 2, 3]  # min_k adds the next distinct texts, not the copy
+    fallback = SelectionPolicy(fallback_k=3).apply(parse_selection("???", 4), passages)
+    assert fallback.indices == [0, 2]
+
+
+def test_no_family_chooses_a_duplicate(tiny_reranker: Any, hotpot_val: list[Any]) -> None:
+    from dynrag import Reranker
+
+    encoder = Reranker.from_pretrained("dynrag-minilm-cut")
+    for rr in (encoder, tiny_reranker):
+        for ex in hotpot_val[:10]:
+            doubled = ex["passages"] + ex["passages"]
+            sel = rr.rerank(ex["question"], doubled, policy=SelectionPolicy(min_k=2))
+            texts = [p.text for p in sel.passages]
+            assert len(texts) == len(set(texts)) >= 2, (rr.kind, sel.indices)
