@@ -130,11 +130,22 @@ def read_feedback(path: str | Path) -> list[FeedbackRecord]:
     """Read and validate a feedback JSONL file.
 
     Raises:
-        ValueError: a record that is not JSON or breaks the schema (file and line are named).
+        ValueError: a folder, text that is not UTF-8, or a record that is not JSON or breaks the
+            schema (file and line are named).
+        FileNotFoundError: no such file.
     """
     path = Path(path)
+    if path.is_dir():
+        msg = f"{path}: a folder, not a feedback JSONL file"
+        raise ValueError(msg)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        where = path.read_bytes()[: err.start].count(b"\n") + 1
+        msg = f"{path}:{where}: not UTF-8 text"
+        raise ValueError(msg) from None
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -105,8 +105,17 @@ class RunDir:
 
     def _load(self) -> dict[str, Any]:
         if self.manifest_path.is_file():
-            data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-            data.setdefault("stages", {})
+            try:
+                data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
+                msg = (
+                    f"{self.manifest_path}: not a run manifest ({err}); restore it, or remove it "
+                    "to run every stage again"
+                )
+                raise ValueError(msg) from None
+            if not isinstance(data, dict) or not isinstance(data.setdefault("stages", {}), dict):
+                msg = f"{self.manifest_path}: not a run manifest (no 'stages' object)"
+                raise ValueError(msg)
             return data
         return {"created": time.strftime("%Y-%m-%dT%H:%M:%S"), "stages": {}}
 
@@ -236,6 +245,10 @@ class RunDir:
 
         Completed training stages (``trains`` in the registry) count in pipeline order;
         ``before``: only those earlier than this training stage.
+
+        Raises:
+            FileNotFoundError: a stage recorded complete whose checkpoint is gone (a later stage
+                would otherwise start from the base model without a word); the path is named.
         """
         order = self.config.training_stages()
         if before in order:
@@ -243,8 +256,16 @@ class RunDir:
         latest = self.config.model
         for stage in order:
             entry = self.manifest["stages"].get(stage, {})
-            if entry.get("status") == "complete" and self.checkpoint(stage).is_dir():
-                latest = str(self.checkpoint(stage))
+            if entry.get("status") != "complete":
+                continue
+            checkpoint = self.checkpoint(stage)
+            if not checkpoint.is_dir():
+                msg = (
+                    f"the {stage} stage is recorded complete but its checkpoint {checkpoint} is "
+                    f"missing; restore it, or run `dynrag-train {stage} --force` to retrain it"
+                )
+                raise FileNotFoundError(msg)
+            latest = str(checkpoint)
         return latest
 
     def input_hashes(self, paths: Iterable[Path]) -> dict[str, str]:

@@ -289,3 +289,34 @@ def test_a_reranker_of_any_family_can_teach(hotpot_val: Any) -> None:
     assert sorted(s for s in scores if s) == sorted(
         1.0 / r for r in range(1, sum(1 for s in scores if s) + 1)
     )
+
+
+def test_unreadable_feedback_logs_and_manifests_are_one_line(tmp_path: Path) -> None:
+    # Issue 36 item 16: a folder, non-UTF-8 text, an invalid manifest: tracebacks before
+    from dynrag.training.pipeline import TrainConfig
+    from dynrag.training.rundir import RunDir
+
+    with pytest.raises(ValueError, match="a folder, not a feedback JSONL file"):
+        read_feedback(tmp_path)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(b'{"query": "q"}\n{"query": "caf\xe9"}\n')
+    with pytest.raises(ValueError, match=r"latin.jsonl:2: not UTF-8 text"):
+        read_feedback(latin)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{torn")
+    with pytest.raises(ValueError, match=r"manifest.json: not a run manifest"):
+        RunDir(TrainConfig(run_dir=str(run)))
+    (run / "manifest.json").write_text("[1]")
+    with pytest.raises(ValueError, match=r"no 'stages' object"):
+        RunDir(TrainConfig(run_dir=str(run)))
+
+
+def test_a_resumed_record_without_an_id_is_named(tmp_path: Path) -> None:
+    from dynrag.data.jsonl import append_jsonl
+    from dynrag.training.stages.base import done_ids
+
+    path = tmp_path / "rewards.jsonl"
+    append_jsonl(path, [{"id": "a"}, {"samples": []}])
+    with pytest.raises(ValueError, match=r"rewards.jsonl: record 2 has no 'id'"):
+        done_ids(path)

@@ -147,6 +147,13 @@ def test_a_registered_stage_runs_through_the_pipeline_and_is_skipped_when_comple
     assert CALLS == ["hello"]
     assert "toy: complete, skipped" in caplog.text
     assert RunDir(cfg).latest_model() == str(ckpt)
+    # a complete stage whose checkpoint was deleted is named, not replaced by the base model
+    moved = ckpt.rename(ckpt.with_name("moved"))
+    with pytest.raises(
+        FileNotFoundError, match=r"toy stage is recorded complete but its checkpoint"
+    ):
+        RunDir(cfg).latest_model()
+    moved.rename(ckpt)
     # its section is hashed: other settings are refused, --force runs it again
     other = load_config(_toy_config(tmp_path, word="bye"))
     with pytest.raises(StageConflictError):

@@ -211,8 +211,20 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def done_ids(path: Path) -> set[str]:
-    """The ``id`` of every record already written to a JSONL file (resuming a stage)."""
-    return {r["id"] for r in read_jsonl(path)} if path.is_file() else set()
+    """The ``id`` of every record already written to a JSONL file (resuming a stage).
+
+    Raises:
+        ValueError: a record without an ``id`` (the file and record are named).
+    """
+    if not path.is_file():
+        return set()
+    ids = set()
+    for number, record in enumerate(read_jsonl(path), start=1):
+        if not isinstance(record, dict) or "id" not in record:
+            msg = f"{path}: record {number} has no 'id'; remove it to recompute it"
+            raise ValueError(msg)
+        ids.add(str(record["id"]))
+    return ids
 
 
 def train_resuming(trainer: Any, output_dir: Path) -> None:
