@@ -49,8 +49,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_documents=args.max_documents,
         max_query_chars=args.max_query_chars,
         max_title_chars=args.max_title_chars,
+        max_queue=args.max_queue,
+        body_timeout=args.body_timeout,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        limit_concurrency=args.max_connections,  # past it: 503 at once
+        timeout_keep_alive=args.keep_alive,
+    )
     return 0
 
 
@@ -126,6 +135,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-body-bytes", type=POSITIVE, default=2_000_000)
     serve.add_argument("--max-documents", type=POSITIVE, default=200)
+    serve.add_argument(
+        "--max-queue",
+        type=POSITIVE,
+        default=64,
+        help="requests waiting for the model at most; past it 503 at once (default 64)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=POSITIVE,
+        default=256,
+        help="connections and requests open at once; past it 503 (default 256)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a request body may take to arrive; then 408 (default 30)",
+    )
+    serve.add_argument(
+        "--keep-alive", type=float, default=5.0, help="seconds an idle connection is kept"
+    )
     serve.add_argument(
         "--max-query-chars", type=POSITIVE, default=4_000, help="longer queries get 422"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import os
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,12 +24,12 @@ def check_query(query: Any) -> str:
 
     Raises:
         TypeError: not a string.
-        ValueError: empty or blank.
+        ValueError: empty, blank, or only invisible characters (zero-width spaces, controls).
     """
     if not isinstance(query, str):
         msg = f"query must be a string, not {type(query).__name__}"
         raise TypeError(msg)
-    if not query.strip():
+    if not any(unicodedata.category(ch)[0] not in "CZ" for ch in query):  # blank or invisible
         msg = "query is empty; give the question the passages should answer"
         raise ValueError(msg)
     return query

@@ -18,17 +18,16 @@ title over its cap, too many documents, or bounds that contradict each other or 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from dynrag.core.interface import Reranker
+from dynrag.core.interface import Reranker, check_query
 from dynrag.core.policy import POLICY_FIELDS, PolicyFields, SelectionPolicy
-from dynrag.core.types import Selection
+from dynrag.serve.batching import Batcher, Overloaded
+from dynrag.serve.limits import BodyLimit
 
 __all__ = ["RerankRequest", "RerankResponse", "RerankResult", "create_app"]
 
@@ -63,10 +62,11 @@ class RerankRequest(PolicyFields):
     """The body of ``POST /v1/rerank``: the query, the documents and the policy's options.
 
     A policy option left out, or sent as null, is the served model's own (`SelectionPolicy`
-    ``merged``): e.g. no ``max_k`` keeps the model's trained cap.
+    ``merged``): e.g. no ``max_k`` keeps the model's trained cap. Types are strict, as in
+    feedback logs: ``"max_k": true`` or ``"3"`` is refused.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     query: str = Field(description="The question the documents should answer.")
     documents: list[str | DocumentIn] = Field(description="Candidates, in retrieval order.")
@@ -77,9 +77,7 @@ class RerankRequest(PolicyFields):
     @field_validator("query")
     @classmethod
     def _query_not_blank(cls, value: str) -> str:
-        if not value.strip():
-            msg = "query is empty"
-            raise ValueError(msg)
+        check_query(value)  # blank, or only invisible characters: "query is empty"
         return _valid_text(value, "query")
 
     @field_validator("documents")
@@ -107,66 +105,6 @@ class RerankResponse(BaseModel):
     results: list[RerankResult]
 
 
-@dataclass
-class _Pending:
-    request: RerankRequest
-    policy: SelectionPolicy
-    future: asyncio.Future[Selection]
-
-
-@dataclass
-class _Batcher:
-    """Gathers concurrent requests and reranks them together, grouped by policy."""
-
-    reranker: Reranker
-    max_batch: int
-    wait_seconds: float
-    queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
-
-    async def submit(self, request: RerankRequest, policy: SelectionPolicy) -> Selection:
-        future: asyncio.Future[Selection] = asyncio.get_running_loop().create_future()
-        await self.queue.put(_Pending(request, policy, future))
-        return await future
-
-    async def run(self) -> None:
-        while True:
-            batch = [await self.queue.get()]
-            deadline = asyncio.get_running_loop().time() + self.wait_seconds
-            while len(batch) < self.max_batch:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self.queue.get(), timeout))
-                except asyncio.TimeoutError:
-                    break
-            groups: dict[SelectionPolicy, list[_Pending]] = {}
-            for item in batch:
-                groups.setdefault(item.policy, []).append(item)
-            for policy, items in groups.items():
-                await self._rerank(policy, items)
-
-    async def _rerank(self, policy: SelectionPolicy, items: list[_Pending]) -> None:
-        try:
-            selections = await self.reranker.arerank_batch(
-                [i.request.query for i in items],
-                [[_document(d) for d in i.request.documents] for i in items],
-                policy=policy,
-            )
-        except Exception as err:
-            if len(items) > 1:  # one bad request must not fail the others: each alone
-                logger.info("a batch of %d failed (%s); reranking each alone", len(items), err)
-                for item in items:
-                    await self._rerank(policy, [item])
-                return
-            if not items[0].future.done():
-                items[0].future.set_exception(err)
-            return
-        for item, selection in zip(items, selections, strict=True):
-            if not item.future.done():
-                item.future.set_result(selection)
-
-
 def _document(doc: str | DocumentIn) -> Any:
     return doc if isinstance(doc, str) else {"title": doc.title, "text": doc.text}
 
@@ -190,59 +128,6 @@ def _policy(request: RerankRequest, base: SelectionPolicy) -> SelectionPolicy:
     return base.merged_or_explain(given)
 
 
-class _BodyLimit:
-    """ASGI middleware: a body over ``max_bytes`` gets 413 before more of it is read.
-
-    A declared ``content-length`` over the limit is refused at once (the server reads no more
-    than the declared length); a chunked body is read up to the limit and refused as soon as it
-    passes it, so an oversize upload never sits in memory.
-    """
-
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"detail": f"request body over {self.max_bytes} bytes"}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None:
-            if length.isdigit() and int(length) > self.max_bytes:
-                await self._refuse(send)
-                return
-            await self.app(scope, receive, send)
-            return
-        received: list[Any] = []
-        size = 0
-        while True:
-            message = await receive()
-            received.append(message)
-            if message["type"] != "http.request":
-                break
-            size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            if not message.get("more_body", False):
-                break
-
-        async def replay() -> Any:
-            return received.pop(0) if received else await receive()
-
-        await self.app(scope, replay, send)
-
-
 def create_app(
     reranker: Reranker,
     *,
@@ -253,6 +138,8 @@ def create_app(
     max_title_chars: int = 1_000,
     max_batch: int = 8,
     batch_wait_ms: float = 5.0,
+    max_queue: int = 64,
+    body_timeout: float = 30.0,
 ) -> Any:
     """A FastAPI app serving ``reranker``.
 
@@ -266,6 +153,9 @@ def create_app(
         max_title_chars: A longer document title gets 422.
         max_batch: Requests reranked together at most.
         batch_wait_ms: How long the first request of a batch waits for others.
+        max_queue: Requests waiting for the model at most; past it a request gets 503 at once
+            (with ``Retry-After``), and ``GET /ready`` answers 503 (saturated).
+        body_timeout: Seconds a request body may take to arrive; then 408.
     """
     try:
         from fastapi import FastAPI, HTTPException, Request
@@ -276,7 +166,7 @@ def create_app(
         raise ImportError(msg) from err
 
     name = model_name or reranker.name_or_path or "dynrag"
-    batcher = _Batcher(reranker, max_batch, batch_wait_ms / 1000)
+    batcher = Batcher(reranker, max_batch, batch_wait_ms / 1000, max_queue)
 
     @asynccontextmanager
     async def lifespan(app: Any) -> Any:
@@ -288,7 +178,17 @@ def create_app(
 
     app = FastAPI(title="dynrag", description=__doc__, lifespan=lifespan)
 
-    app.add_middleware(_BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, read_timeout=body_timeout)
+
+    def refuse(
+        status: int, loc: list[str | int], message: str, headers: dict[str, str] | None = None
+    ) -> Any:
+        """An error in the one shape of every 4xx/5xx here: ``{"detail": [{loc, msg, type}]}``."""
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        msg = f"{where}: {message}" if where else message
+        kind = "overloaded" if status == 503 else "value_error"
+        detail = [{"loc": ["body", *loc], "msg": msg, "type": kind}]
+        return HTTPException(status, detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Any:
@@ -301,33 +201,52 @@ def create_app(
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/health")
-    async def health() -> dict[str, str]:
-        return {"status": "ok", "model": name}
+    async def health() -> dict[str, Any]:
+        """Liveness, with the queue: ``waiting`` requests of at most ``max_queue``."""
+        return {"status": "ok", "model": name, "waiting": batcher.waiting, "max_queue": max_queue}
+
+    @app.get("/ready")
+    async def ready() -> Any:
+        """Readiness: 200 while a request would be taken, 503 while the queue is full."""
+        body = {"waiting": batcher.waiting, "max_queue": max_queue, "dropped": batcher.dropped}
+        if batcher.saturated:
+            return JSONResponse({"status": "saturated", **body}, status_code=503)
+        return {"status": "ready", **body}
 
     @app.get("/v1/model")
     async def model() -> dict[str, Any]:
         """The served model: its name, family and own policy (what options left out take)."""
         return {"model": name, "kind": reranker.kind, "policy": reranker.policy.model_dump()}
 
-    @app.post("/v1/rerank", response_model=RerankResponse)
-    async def rerank(body: RerankRequest) -> RerankResponse:
+    async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
         if len(body.documents) > max_documents:
-            raise HTTPException(422, f"at most {max_documents} documents per request")
+            raise refuse(422, ["documents"], f"at most {max_documents} per request")
         if len(body.query) > max_query_chars:
-            raise HTTPException(422, f"query: longer than {max_query_chars} characters")
+            raise refuse(422, ["query"], f"longer than {max_query_chars} characters")
         for i, doc in enumerate(body.documents):
             if isinstance(doc, DocumentIn) and len(doc.title or "") > max_title_chars:
-                raise HTTPException(
-                    422, f"documents[{i}].title: longer than {max_title_chars} characters"
-                )
+                where: list[str | int] = ["documents", i, "title"]
+                raise refuse(422, where, f"longer than {max_title_chars} characters")
         try:
             policy = _policy(body, reranker.policy)
         except ValueError as err:
-            raise HTTPException(422, str(err)) from None
+            raise refuse(422, [], str(err)) from None
+        documents = [_document(d) for d in body.documents]
+        work = asyncio.ensure_future(batcher.submit(body.query, documents, policy))
         try:
-            selection = await batcher.submit(body, policy)
+            while not work.done():  # a client that goes away takes its request with it
+                await asyncio.wait({work}, timeout=0.1)
+                if not work.done() and await request.is_disconnected():
+                    work.cancel()
+            selection = await work
+        except Overloaded:
+            retry = {"Retry-After": "1"}
+            raise refuse(503, [], f"overloaded: {max_queue} requests waiting", retry) from None
+        except asyncio.CancelledError:
+            work.cancel()
+            raise
         except (TypeError, ValueError) as err:  # the reranker refused this request's input
-            raise HTTPException(422, str(err)) from None
+            raise refuse(422, [], str(err)) from None
         return RerankResponse(
             model=name,
             k=selection.k,
@@ -338,4 +257,7 @@ def create_app(
             ],
         )
 
+    # Request is imported here (the serve extra), so name it for FastAPI's injection
+    rerank.__annotations__["request"] = Request
+    app.post("/v1/rerank", response_model=RerankResponse)(rerank)
     return app

@@ -223,18 +223,18 @@ def test_one_bad_request_does_not_fail_its_batch_mates(
 ) -> None:
     # A request the reranker refuses (here a lone surrogate, which the tokenizer rejects; the
     # server's validation would stop it earlier) is batched with good ones.
-    from dynrag.serve.app import RerankRequest, _Batcher
+    from dynrag.serve.batching import Batcher
 
-    good = [RerankRequest(query=ex["question"], documents=ex["passages"]) for ex in hotpot_val[:3]]
-    bad = RerankRequest.model_construct(query="q", documents=["a\ud800b"], max_k=None, min_k=0)
+    good = [(ex["question"], ex["passages"]) for ex in hotpot_val[:3]]
+    bad = ("q", ["a\ud800b"])
     policy = tiny_reranker.policy
 
     async def run() -> list[Any]:
-        batcher = _Batcher(tiny_reranker, max_batch=8, wait_seconds=0.2)
+        batcher = Batcher(tiny_reranker, max_batch=8, wait_seconds=0.2, max_queue=16)
         task = asyncio.create_task(batcher.run())
         try:
             return await asyncio.gather(
-                *(batcher.submit(r, policy) for r in [good[0], bad, good[1], good[2]]),
+                *(batcher.submit(q, d, policy) for q, d in [good[0], bad, good[1], good[2]]),
                 return_exceptions=True,
             )
         finally:

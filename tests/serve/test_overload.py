@@ -1,0 +1,197 @@
+"""The server sheds load instead of queueing without bound (issue 36, items 5, 11, 17)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from dynrag.core.interface import Reranker
+from dynrag.core.policy import SelectionPolicy
+from dynrag.core.types import Passage, Selection, SelectionStatus
+from dynrag.serve.app import create_app
+
+
+class SlowReranker(Reranker):
+    """Keeps the first passage, after ``seconds`` per query; counts what it reranked."""
+
+    kind = "slow-test"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.policy = SelectionPolicy()
+        self.queries: list[str] = []
+
+    def _rerank_batch(
+        self, queries: list[str], passages_per_query: list[list[Passage]], policy: SelectionPolicy
+    ) -> list[Selection]:
+        out = []
+        for query, passages in zip(queries, passages_per_query, strict=True):
+            time.sleep(self.seconds)
+            self.queries.append(query)
+            out.append(
+                Selection(
+                    indices=[0],
+                    passages=passages[:1],
+                    status=SelectionStatus.OK,
+                    num_candidates=len(passages),
+                )
+            )
+        return out
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serving(reranker: Reranker, **options: Any) -> Iterator[str]:
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(reranker, **options), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def _body(i: int) -> dict[str, Any]:
+    return {"query": f"q{i}", "documents": ["a", "b"]}
+
+
+def test_past_the_queue_bound_requests_are_refused_at_once() -> None:
+    slow = SlowReranker(0.3)
+    with serving(slow, max_queue=2, max_batch=1, batch_wait_ms=0) as url:
+
+        async def storm() -> list[tuple[int, float, dict[str, Any]]]:
+            async with httpx.AsyncClient(timeout=60) as client:
+
+                async def one(i: int) -> tuple[int, float, dict[str, Any]]:
+                    start = time.perf_counter()
+                    r = await client.post(f"{url}/v1/rerank", json=_body(i))
+                    return r.status_code, time.perf_counter() - start, dict(r.headers)
+
+                return await asyncio.gather(*(one(i) for i in range(12)))
+
+        results = asyncio.run(storm())
+        codes = [code for code, _, _ in results]
+        assert set(codes) <= {200, 503}
+        assert codes.count(503) >= 6  # at most 1 running + 2 waiting (+ the batch being formed)
+        refused = [(s, h) for code, s, h in results if code == 503]
+        assert all(seconds < 1.0 for seconds, _ in refused)  # answered at once, not queued
+        assert all(h.get("retry-after") == "1" for _, h in refused)
+        assert httpx.get(f"{url}/ready").json()["status"] == "ready"
+
+
+def test_ready_says_saturated_while_the_queue_is_full() -> None:
+    slow = SlowReranker(1.0)
+    with serving(slow, max_queue=1, max_batch=1, batch_wait_ms=0) as url:
+
+        def post(i: int) -> None:
+            httpx.post(f"{url}/v1/rerank", json=_body(i), timeout=30)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+            time.sleep(0.2)
+        ready = httpx.get(f"{url}/ready")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "saturated"
+        for t in threads:
+            t.join()
+        assert httpx.get(f"{url}/ready").status_code == 200
+
+
+def test_work_for_a_client_that_went_away_is_dropped() -> None:
+    slow = SlowReranker(2.0)
+    with serving(slow, max_queue=32, max_batch=1, batch_wait_ms=0) as url:
+        first = threading.Thread(
+            target=lambda: httpx.post(f"{url}/v1/rerank", json=_body(0), timeout=30)
+        )
+        first.start()
+        time.sleep(0.3)
+
+        def give_up(i: int) -> None:  # a client that leaves while the model is busy
+            with pytest.raises(httpx.ReadTimeout):
+                httpx.post(f"{url}/v1/rerank", json=_body(i), timeout=0.3)
+
+        quitters = [threading.Thread(target=give_up, args=(i,)) for i in range(1, 7)]
+        for t in quitters:
+            t.start()
+        for t in quitters:
+            t.join()
+        first.join()
+        start = time.perf_counter()
+        assert httpx.post(f"{url}/v1/rerank", json=_body(99), timeout=30).status_code == 200
+        assert time.perf_counter() - start < 3.5  # its own 2 s, not behind six abandoned ones
+        assert slow.queries == ["q0", "q99"]
+        assert httpx.get(f"{url}/ready").json()["dropped"] == 6
+
+
+def test_an_async_client_sees_the_413() -> None:
+    with serving(SlowReranker(0.0), max_body_bytes=100_000) as url:
+
+        async def post() -> int:
+            async with httpx.AsyncClient(timeout=30) as client:
+                big = {"query": "q", "documents": ["x" * 150_000]}
+                return (await client.post(f"{url}/v1/rerank", json=big)).status_code
+
+        assert [asyncio.run(post()) for _ in range(6)] == [413] * 6
+
+
+def test_a_stalled_body_gets_408_and_frees_the_connection() -> None:
+    with serving(SlowReranker(0.0), body_timeout=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 100\r\n\r\n{"query": '
+            )
+            start = time.perf_counter()
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"query": "q", "documents": ["a"], "max_k": True},
+        {"query": "q", "documents": ["a"], "max_k": "3"},
+        {"query": "q", "documents": ["a"], "allow_empty": "yes"},
+        {"query": "\u200b\u200b \u2060", "documents": ["a"]},
+    ],
+)
+def test_loose_types_and_invisible_queries_are_422_in_one_shape(body: dict[str, Any]) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(SlowReranker(0.0))) as client:
+        response = client.post("/v1/rerank", json=body)
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert isinstance(detail, list)
+        assert {"loc", "msg", "type"} <= set(detail[0])
+        other = client.post("/v1/rerank", json={"query": "q", "documents": ["a"] * 500})
+        assert isinstance(other.json()["detail"], list)
