@@ -195,3 +195,20 @@ def test_loose_types_and_invisible_queries_are_422_in_one_shape(body: dict[str, 
         assert {"loc", "msg", "type"} <= set(detail[0])
         other = client.post("/v1/rerank", json={"query": "q", "documents": ["a"] * 500})
         assert isinstance(other.json()["detail"], list)
+
+
+def test_a_chunked_header_over_an_unchunked_body_does_not_hang() -> None:
+    with serving(SlowReranker(0.0), body_timeout=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        body = b'{"query": "q", "documents": ["a"]}'
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n".encode()
+                + b"Transfer-Encoding: chunked\r\n\r\n"
+                + body
+            )
+            start = time.perf_counter()
+            answer = sock.recv(4096)
+        assert answer.split(b" ")[1] in (b"400", b"408"), answer[:200]
+        assert time.perf_counter() - start < 5
