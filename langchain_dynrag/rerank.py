@@ -11,7 +11,7 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from pydantic import ConfigDict, Field, model_validator
 
 from dynrag.core.constants import DEFAULT_MODEL
-from dynrag.core.interface import Reranker
+from dynrag.core.interface import Reranker, check_reloadable
 from dynrag.core.policy import PolicyOptions
 from dynrag.core.types import Passage, Selection, titled_passage
 
@@ -65,6 +65,24 @@ class DynamicRAGRerank(PolicyOptions, BaseDocumentCompressor):
             self.model = self.reranker.name_or_path
         self.adopt_policy(self.reranker.policy, self.model_fields_set)
         return self
+
+    # -- copying and pickling: the model is shared by copies, and rebuilt by name on unpickling
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> DynamicRAGRerank:
+        memo = {} if memo is None else memo
+        memo[id(self.reranker)] = self.reranker  # read-only and thread-safe: shared
+        return super().__deepcopy__(memo)
+
+    def __getstate__(self) -> dict[Any, Any]:
+        check_reloadable(self.reranker, self.model)
+        state = super().__getstate__()
+        state["__dict__"] = {**state["__dict__"], "reranker": None}
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self.__dict__["reranker"] = Reranker.from_pretrained(
+            self.model, device=self.device, dtype=self.dtype
+        )
 
     def _passages(self, documents: Sequence[Document]) -> list[Passage]:
         return [titled_passage(d.page_content, d.metadata, self.title_key) for d in documents]

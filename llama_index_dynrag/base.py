@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 from llama_index.core.bridge.pydantic import ConfigDict, Field, PrivateAttr
 from llama_index.core.callbacks import CBEventType, EventPayload
@@ -15,8 +15,8 @@ from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from dynrag.core.constants import DEFAULT_MODEL
-from dynrag.core.interface import Reranker
-from dynrag.core.policy import PolicyOptions
+from dynrag.core.interface import Reranker, check_reloadable
+from dynrag.core.policy import PolicyOptions, with_top_n
 from dynrag.core.types import Passage, Selection, titled_passage
 
 dispatcher = get_dispatcher(__name__)
@@ -85,12 +85,15 @@ class DynamicRAGRerank(PolicyOptions, BaseNodePostprocessor):
         Raises:
             ValueError: an unknown option, ``top_n`` and ``max_k`` that differ, or bounds that
                 contradict each other (checked here, once).
+            TypeError: ``reranker`` is not a `Reranker` (options are keywords).
         """
-        if top_n is not None:
-            if kwargs.get("max_k", top_n) != top_n:
-                msg = f"top_n ({top_n}) and max_k ({kwargs['max_k']}) differ; give one of them"
-                raise ValueError(msg)
-            kwargs["max_k"] = top_n
+        if reranker is not None and not isinstance(reranker, Reranker):
+            msg = (
+                f"DynamicRAGRerank takes a loaded dynrag Reranker or keyword options "
+                f"(model=..., max_k=...), not a {type(reranker).__name__}"
+            )
+            raise TypeError(msg)
+        kwargs = with_top_n(kwargs, top_n)
         if reranker is not None and "model" not in kwargs and reranker.name_or_path:
             kwargs["model"] = reranker.name_or_path
         super().__init__(**kwargs)
@@ -98,6 +101,24 @@ class DynamicRAGRerank(PolicyOptions, BaseNodePostprocessor):
             reranker = Reranker.from_pretrained(self.model, device=self.device, dtype=self.dtype)
         self.adopt_policy(reranker.policy, kwargs)
         self._reranker = reranker
+
+    # -- copying and pickling: the model is shared by copies, and rebuilt by name on unpickling
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> DynamicRAGRerank:
+        memo = {} if memo is None else memo
+        memo[id(self._reranker)] = self._reranker  # read-only and thread-safe: shared
+        return cast("DynamicRAGRerank", super().__deepcopy__(memo))
+
+    def __getstate__(self) -> dict[str, Any]:
+        check_reloadable(self._reranker, self.model)
+        reranker, self._reranker = self._reranker, None  # type: ignore[assignment]
+        try:
+            return cast("dict[str, Any]", super().__getstate__())
+        finally:
+            self._reranker = reranker
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # LlamaIndex's own __setstate__ runs __init__ with the fields: the model loads by name
+        super().__setstate__(state)
 
     @classmethod
     def class_name(cls) -> str:

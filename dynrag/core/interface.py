@@ -16,7 +16,7 @@ from typing import Any
 from dynrag.core.policy import SelectionPolicy
 from dynrag.core.types import Passage, PassageLike, Selection, to_passages
 
-__all__ = ["DynamicReranker", "Reranker", "check_batch", "check_query"]
+__all__ = ["DynamicReranker", "Reranker", "check_batch", "check_query", "check_reloadable"]
 
 
 def check_query(query: Any) -> str:
@@ -51,6 +51,23 @@ def check_batch(queries: Any, passages_per_query: Any) -> None:
             "give one list of passages per query"
         )
         raise ValueError(msg)
+
+
+def check_reloadable(reranker: Any, model: str) -> None:
+    """Whether a component holding ``reranker`` may be pickled as ``model``: it reloads by name.
+
+    Raises:
+        pickle.PicklingError: the reranker was built in this process (not loaded from
+            ``model``), so unpickling would load another model.
+    """
+    import pickle
+
+    if reranker is not None and getattr(reranker, "name_or_path", None) != model:
+        msg = (
+            f"this reranker was not loaded from {model!r}, so a pickled copy could not load it "
+            "again; load it with Reranker.from_pretrained (or share the object instead)"
+        )
+        raise pickle.PicklingError(msg)
 
 
 class Reranker(abc.ABC):

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dynrag.core.types import ParseResult, ParseStatus, Passage, SelectionStatus
 
-__all__ = ["POLICY_FIELDS", "PolicyFields", "PolicyOptions", "PolicyOutcome", "SelectionPolicy"]
+__all__ = [
+    "POLICY_FIELDS",
+    "PolicyFields",
+    "PolicyOptions",
+    "PolicyOutcome",
+    "SelectionPolicy",
+    "with_top_n",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +63,23 @@ class PolicyFields(BaseModel):
 
 POLICY_FIELDS: tuple[str, ...] = tuple(PolicyFields.model_fields)
 """The names of the policy's options."""
+
+
+def with_top_n(options: dict[str, Any], top_n: int | None) -> dict[str, Any]:
+    """``options`` with ``top_n`` as ``max_k``: a cap; the model may choose fewer.
+
+    ``top_n`` is the name LlamaIndex, LangChain and Cohere users type.
+
+    Raises:
+        ValueError: ``top_n`` and a ``max_k`` that differ.
+    """
+    if top_n is None:
+        return options
+    max_k = options.get("max_k")
+    if max_k is not None and max_k != top_n:
+        msg = f"top_n ({top_n}) and max_k ({max_k}) differ; give one of them"
+        raise ValueError(msg)
+    return {**options, "max_k": top_n}
 
 
 class SelectionPolicy(PolicyFields):
@@ -253,7 +278,16 @@ class PolicyOptions(PolicyFields):
 
     The component validates its bounds when built, adopts the reranker's own policy for every
     option the caller left unset (`adopt_policy`), and passes `policy` with each call.
+    ``top_n`` (the frameworks' name) is taken as ``max_k`` and read back as `top_n`.
     """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top_n_is_max_k(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "top_n" in data:
+            data = dict(data)
+            return with_top_n(data, data.pop("top_n"))
+        return data
 
     @model_validator(mode="after")
     def _bounds_agree(self) -> PolicyOptions:
@@ -275,3 +309,8 @@ class PolicyOptions(PolicyFields):
     def policy(self) -> SelectionPolicy:
         """The selection policy these options make."""
         return SelectionPolicy.model_validate(self, from_attributes=True)
+
+    @property
+    def top_n(self) -> int | None:
+        """``max_k`` under the name the frameworks' rerankers use (a cap: k may be lower)."""
+        return self.max_k

@@ -9,7 +9,14 @@ from typing import Any, Union
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
-class ParseStatus(str, Enum):
+class _TextEnum(str, Enum):
+    """A string enum that prints as its value (``ok``, not ``SelectionStatus.OK``)."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class ParseStatus(_TextEnum):
     """What `parse_selection` made of the text."""
 
     OK = "ok"
@@ -52,7 +59,7 @@ PassageLike = Union[str, Passage, Mapping[str, Any]]  # noqa: UP007 (a runtime a
 """What `DynamicReranker.rerank` accepts for one passage."""
 
 
-class SelectionStatus(str, Enum):
+class SelectionStatus(_TextEnum):
     """How a selection came about.
 
     - ``ok``: the model wrote a valid selection and the policy kept it as written.

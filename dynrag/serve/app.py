@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dynrag.core.interface import Reranker, check_query
-from dynrag.core.policy import POLICY_FIELDS, PolicyFields, SelectionPolicy
+from dynrag.core.policy import POLICY_FIELDS, PolicyFields, SelectionPolicy, with_top_n
 from dynrag.serve.batching import Batcher, Overloaded
 from dynrag.serve.limits import BodyLimit
 
@@ -120,11 +120,7 @@ def _policy(request: RerankRequest, base: SelectionPolicy) -> SelectionPolicy:
         for name in request.model_fields_set & set(POLICY_FIELDS)
         if getattr(request, name) is not None
     }
-    if request.top_n is not None:
-        if given.get("max_k", request.top_n) != request.top_n:
-            msg = f"top_n ({request.top_n}) and max_k ({given['max_k']}) differ; send one of them"
-            raise ValueError(msg)
-        given["max_k"] = request.top_n
+    given = with_top_n(given, request.top_n)
     return base.merged_or_explain(given)
 
 
