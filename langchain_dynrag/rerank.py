@@ -97,6 +97,8 @@ class DynamicRAGRerank(PolicyOptions, BaseDocumentCompressor):
                 "relevance_score": 1.0 / rank,
                 "dynrag_rank": rank,
                 "dynrag_k": selection.k,
+                "dynrag_status": selection.status.value,
+                "dynrag_stop_probability": selection.stop_probability,
             }
             results.append(Document(page_content=doc.page_content, metadata=metadata, id=doc.id))
         return results

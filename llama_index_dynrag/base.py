@@ -21,7 +21,13 @@ from dynrag.core.types import Passage, Selection, titled_passage
 
 dispatcher = get_dispatcher(__name__)
 
-ADDED_METADATA_KEYS = ("retrieval_score", "dynrag_rank", "dynrag_k")
+ADDED_METADATA_KEYS = (
+    "retrieval_score",
+    "dynrag_rank",
+    "dynrag_k",
+    "dynrag_status",
+    "dynrag_stop_probability",
+)
 """Metadata keys added to each returned node (hidden from the LLM and the embedder)."""
 
 
@@ -153,7 +159,13 @@ class DynamicRAGRerank(PolicyOptions, BaseNodePostprocessor):
         for rank, index in enumerate(selection.indices, start=1):
             original = nodes[index]
             metadata = copy.deepcopy(original.node.metadata)
-            metadata.update(retrieval_score=original.score, dynrag_rank=rank, dynrag_k=selection.k)
+            metadata.update(
+                retrieval_score=original.score,
+                dynrag_rank=rank,
+                dynrag_k=selection.k,
+                dynrag_status=selection.status.value,
+                dynrag_stop_probability=selection.stop_probability,
+            )
             hide = list(ADDED_METADATA_KEYS)
             node = original.node.model_copy(
                 update={

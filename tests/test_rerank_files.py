@@ -157,3 +157,19 @@ def test_the_input_is_streamed_not_held(tiny_model_dir: Path, tmp_path: Path) ->
     )  # fmt: skip
     assert peak_mb - int(baseline.stdout.split()[-1]) < 200, (peak_mb, baseline.stdout)
     assert sum(1 for _ in (tmp_path / "out.jsonl").open()) == 4_000
+
+
+def test_an_option_the_family_does_not_take_is_one_line(tmp_path: Path) -> None:
+    # Issue 34 item 10: --max-passage-tokens with the default (encoder) model was a 22-line
+    # TypeError
+    src = tmp_path / "in.jsonl"
+    src.write_text(_jsonl([{"query": "q", "passages": ["a"]}]))
+    argv = ["rerank", "--input", str(src), "--output", str(tmp_path / "o.jsonl")]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--max-passage-tokens", "100"])
+    message = str(exc.value.code)
+    assert message.startswith("cannot load model 'dynrag-minilm-cut'")
+    assert "max_passage_tokens" in message
+    assert len(message.splitlines()) == 1
+    assert not (tmp_path / "o.jsonl").exists()
+    assert not list(tmp_path.glob(".o.jsonl.*"))

@@ -102,6 +102,10 @@ class RerankResponse(BaseModel):
     model: str
     k: int
     status: str
+    stop_probability: float | None = Field(
+        default=None,
+        description="The model's probability that the kept documents suffice (encoder family).",
+    )
     results: list[RerankResult]
 
 
@@ -247,6 +251,7 @@ def create_app(
             model=name,
             k=selection.k,
             status=selection.status.value,
+            stop_probability=selection.stop_probability,
             results=[
                 RerankResult(index=i, relevance_score=1.0 / rank)
                 for rank, i in enumerate(selection.indices, start=1)

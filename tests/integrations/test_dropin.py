@@ -93,3 +93,26 @@ def test_a_reranker_built_in_process_is_not_pickled_as_another(
     assert copy.deepcopy(compressor).reranker is built
     with pytest.raises(pickle.PicklingError, match="could not load it again"):
         pickle.dumps(compressor)
+
+
+def test_what_the_model_decided_reaches_the_caller(
+    default: Reranker, hotpot_val: list[Any]
+) -> None:
+    from fastapi.testclient import TestClient
+    from llama_index.core.schema import QueryBundle
+
+    from dynrag.serve.app import create_app
+    from llama_index_dynrag import DynamicRAGRerank
+
+    query, nodes = _nodes(hotpot_val)
+    passages = [{"title": n.node.metadata["title"], "text": n.node.get_content()} for n in nodes]
+    sel = default.rerank(query, passages)
+    out = DynamicRAGRerank(default).postprocess_nodes(nodes, QueryBundle(query))
+    assert out
+    assert all(n.node.metadata["dynrag_stop_probability"] == sel.stop_probability for n in out)
+    assert 0.0 <= out[0].node.metadata["dynrag_stop_probability"] <= 1.0
+    with TestClient(create_app(default)) as client:
+        body = {"query": query, "documents": passages}
+        data = client.post("/v1/rerank", json=body).json()
+    assert data["status"] == sel.status.value
+    assert data["stop_probability"] == pytest.approx(sel.stop_probability)

@@ -40,6 +40,8 @@ def test_copies_in_selection_order(
             assert d.metadata["relevance_score"] == pytest.approx(1.0 / rank)
             assert d.metadata["dynrag_rank"] == rank
             assert d.metadata["dynrag_k"] == sel.k
+            assert d.metadata["dynrag_status"] == sel.status.value
+            assert d.metadata["dynrag_stop_probability"] == sel.stop_probability
             assert d.id == str(i)
             assert d.metadata["tags"] is not docs[i].metadata["tags"]  # deep copy
         assert docs == before
@@ -52,7 +54,7 @@ def test_k_comes_from_the_model(compressor: DynamicRAGRerank, hotpot_val: list[A
 
 def test_strict_config_and_guards(tiny_reranker: Any, compressor: DynamicRAGRerank) -> None:
     with pytest.raises(ValueError, match="extra"):
-        DynamicRAGRerank(reranker=tiny_reranker, top_n=3)  # type: ignore[call-arg]
+        DynamicRAGRerank(reranker=tiny_reranker, max_K=3)  # type: ignore[call-arg]
     with pytest.raises(ValueError, match="min_k"):
         DynamicRAGRerank(reranker=tiny_reranker, min_k=4, max_k=2)
     assert compressor.compress_documents([], "q") == []

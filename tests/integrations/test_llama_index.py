@@ -49,8 +49,11 @@ def test_output_is_the_selection_in_order_with_metadata(
             assert n.node.metadata["retrieval_score"] == nodes[i].score
             assert n.node.metadata["dynrag_rank"] == rank
             assert n.node.metadata["dynrag_k"] == sel.k
+            assert n.node.metadata["dynrag_status"] == sel.status.value
+            assert n.node.metadata["dynrag_stop_probability"] == sel.stop_probability
             assert n.score == pytest.approx(1.0 / rank)
             assert "dynrag_rank" in n.node.excluded_llm_metadata_keys
+            assert "dynrag_status" in n.node.excluded_llm_metadata_keys
             assert n is not nodes[i]
             assert n.node is not nodes[i].node
         assert [n.model_dump() for n in nodes] == [n.model_dump() for n in before]
