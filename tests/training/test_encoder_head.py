@@ -139,3 +139,19 @@ def test_an_ensemble_trains_each_member_as_a_single_head_of_its_seed() -> None:
     assert all(torch.isfinite(p).all() for p in ensemble.head.parameters())
     out = ensemble.head(batch.features, batch.hidden, batch.mask)
     assert (out.cut_logits.argmax(1) == 1).float().mean() > 0.9
+
+
+def test_reward_training_does_not_depend_on_what_ran_before() -> None:
+    # Issue 36 item 14: encoder-rl gave different heads from the same inputs: its dropout drew
+    # from the global RNG, whose state depended on what had run before (model loads, the cache)
+    batch = _lists(32, 3)
+    rewards = torch.rand(32, 7, generator=torch.Generator().manual_seed(1))
+    known = torch.ones(32, 7, dtype=torch.bool)
+    heads = []
+    for before in (0, 12345):
+        holder = _Holder()
+        torch.manual_seed(before)  # a different global RNG state each time
+        train_head_reward(holder, batch, rewards, known, HeadTraining(epochs=3), seed=7)  # type: ignore[arg-type]
+        heads.append(holder.head.state_dict())
+    for name, tensor in heads[0].items():
+        assert torch.equal(tensor, heads[1][name]), name

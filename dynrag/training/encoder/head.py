@@ -220,7 +220,9 @@ def train_head_reward(
         known: ``[Q, M + 1]`` which cuts have a reward; the expectation runs over them.
         settings: Epochs, learning rate, batch size.
         bc_weight: Weight of the BC cut target (0: reward only).
-        seed: Shuffling seed.
+        seed: Shuffling and dropout seed: the global RNG is seeded for the training (and put
+            back after it), so the result does not depend on what ran before (which models
+            were loaded, what the reward cache held).
     """
     for p in reranker.head.parameters():
         p.requires_grad_(False)
@@ -243,7 +245,9 @@ def train_head_reward(
         return loss
 
     try:
-        return _epochs(reranker.head, batch, settings, loss_fn, params, "head reward", seed)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return _epochs(reranker.head, batch, settings, loss_fn, params, "head reward", seed)
     finally:
         for p in reranker.head.parameters():
             p.requires_grad_(True)
