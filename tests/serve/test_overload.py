@@ -212,3 +212,83 @@ def test_a_chunked_header_over_an_unchunked_body_does_not_hang() -> None:
             answer = sock.recv(4096)
         assert answer.split(b" ")[1] in (b"400", b"408"), answer[:200]
         assert time.perf_counter() - start < 5
+
+
+@pytest.mark.slow  # about 10 s on 2 shared cores
+def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
+    tiny_model_dir: Any, hotpot_val: list[Any]
+) -> None:
+    """The permanent check of issue 36: a disconnect storm, stalled bodies and a burst past the
+    queue bound against the real `dynrag serve`; every refusal is at once, RSS stays bounded."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    port = _free_port()
+    script = shutil.which("dynrag") or str(Path(sys.executable).parent / "dynrag")
+    proc = subprocess.Popen(
+        [
+            *(script, "serve", "--model", str(tiny_model_dir), "--max-passage-tokens", "64"),
+            *("--port", str(port), "--max-queue", "8", "--body-timeout", "2"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    bodies = [{"query": ex["question"], "documents": ex["passages"]} for ex in hotpot_val[:8]]
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert httpx.post(f"{url}/v1/rerank", json=bodies[0], timeout=60).status_code == 200
+        server = psutil.Process(proc.pid)
+        baseline = server.memory_info().rss
+
+        async def storm() -> list[tuple[int, float]]:
+            async with httpx.AsyncClient(timeout=120) as client:
+
+                async def quitter(i: int) -> None:  # gives up at once
+                    with pytest.raises(httpx.TimeoutException):
+                        await client.post(f"{url}/v1/rerank", json=bodies[i % 8], timeout=0.05)
+
+                async def one(i: int) -> tuple[int, float]:
+                    start = time.perf_counter()
+                    r = await client.post(f"{url}/v1/rerank", json=bodies[i % 8])
+                    return r.status_code, time.perf_counter() - start
+
+                await asyncio.gather(*(quitter(i) for i in range(40)))
+                return await asyncio.gather(*(one(i) for i in range(80)))
+
+        def stall() -> bytes:  # a body that never arrives
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(
+                    b'POST /v1/rerank HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{"q'
+                )
+                return sock.recv(4096)
+
+        stalled: list[bytes] = []
+        threads = [threading.Thread(target=lambda: stalled.append(stall())) for _ in range(20)]
+        for t in threads:
+            t.start()
+        results = asyncio.run(storm())
+        for t in threads:
+            t.join()
+        peak = server.memory_info().rss
+        codes = [code for code, _ in results]
+        assert set(codes) <= {200, 503}, codes
+        assert codes.count(200) >= 8
+        assert codes.count(503) >= 1
+        assert all(seconds < 1.0 for code, seconds in results if code == 503)
+        assert all(answer.startswith(b"HTTP/1.1 408") for answer in stalled)
+        assert httpx.get(f"{url}/ready", timeout=5).json()["dropped"] >= 1
+        assert peak - baseline < 150_000_000, (baseline, peak)
+        assert httpx.post(f"{url}/v1/rerank", json=bodies[1], timeout=60).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
