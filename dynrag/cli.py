@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-queue",
         type=POSITIVE,
         default=64,
-        help="requests waiting for the model at most; past it 503 at once (default 64)",
+        help="requests not yet answered at most (those in the model too); past it 503 at once "
+        "(default 64)",
     )
     serve.add_argument(
         "--max-connections",

@@ -45,11 +45,13 @@ class Batcher:
     queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
     dropped: int = 0
     """Requests whose client went away before the model reached them."""
+    live: int = 0
+    """Requests submitted and not yet answered (a cancelled one stops counting at once)."""
 
     @property
     def waiting(self) -> int:
-        """Requests queued and not yet taken into a batch."""
-        return self.queue.qsize()
+        """Requests not yet answered whose clients still wait (the model's included)."""
+        return self.live
 
     @property
     def saturated(self) -> bool:
@@ -67,8 +69,13 @@ class Batcher:
         if self.saturated:
             raise Overloaded
         future: asyncio.Future[Selection] = asyncio.get_running_loop().create_future()
+        self.live += 1
+        future.add_done_callback(self._answered)
         self.queue.put_nowait(_Pending(query, list(documents), policy, future))
         return await future
+
+    def _answered(self, future: asyncio.Future[Selection]) -> None:
+        self.live -= 1
 
     async def _next(self) -> _Pending | None:
         """The next request whose client still waits (abandoned ones are dropped)."""
