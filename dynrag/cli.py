@@ -41,6 +41,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         raise SystemExit("dynrag serve needs uvicorn: pip install 'dynrag[serve]'") from None
     from dynrag.serve.app import create_app
+    from dynrag.serve.limits import header_timeout_protocol
 
     check_policy(args)
     app = create_app(
@@ -58,7 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="info",
         limit_concurrency=args.max_connections,  # past it: 503 at once
-        timeout_keep_alive=args.keep_alive,
+        timeout_keep_alive=args.keep_alive,  # idle, and headers not all in: closed
+        http=header_timeout_protocol(),
     )
     return 0
 
@@ -155,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a request body may take to arrive; then 408 (default 30)",
     )
     serve.add_argument(
-        "--keep-alive", type=float, default=5.0, help="seconds an idle connection is kept"
+        "--keep-alive",
+        type=float,
+        default=5.0,
+        help="seconds an idle connection, or one whose headers have not all arrived, is kept",
     )
     serve.add_argument(
         "--max-query-chars", type=POSITIVE, default=4_000, help="longer queries get 422"

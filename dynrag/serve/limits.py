@@ -7,6 +7,8 @@
 - A body that does not arrive within ``read_timeout`` seconds gets 408 (a slow or stalled
   client, or a ``Transfer-Encoding: chunked`` header over a body that is not chunked, no longer
   holds a request open).
+
+Headers that do not arrive in time are the server's to bound: `header_timeout_protocol`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import json
 from typing import Any
 
-__all__ = ["BodyLimit"]
+__all__ = ["BodyLimit", "header_timeout_protocol"]
 
 
 class _Timeout(Exception):
@@ -110,3 +112,38 @@ class BodyLimit:
             return received.pop(0) if received else await receive()
 
         await self.app(scope, replay, send)
+
+
+def header_timeout_protocol() -> type:
+    """Uvicorn's h11 protocol that closes a connection whose first request's headers are late.
+
+    uvicorn times out an idle connection only after a first response (and any byte received
+    disarms that timer), so a client that connects and sends its request line and headers
+    slowly, or never, holds the connection open. Here a timer started with the connection
+    closes it unless a whole request head has arrived within ``timeout_keep_alive`` seconds.
+    Pass it as ``uvicorn.run(..., http=header_timeout_protocol())``.
+    """
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeaderTimeoutH11Protocol(H11Protocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._head_timer: Any = self.loop.call_later(self.timeout_keep_alive, self._head_late)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.scope is not None and self._head_timer is not None:  # a request head came
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+            super().connection_lost(exc)
+
+        def _head_late(self) -> None:
+            self._head_timer = None
+            if self.scope is None and not self.transport.is_closing():
+                self.transport.close()
+
+    return HeaderTimeoutH11Protocol

@@ -284,7 +284,8 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
         assert set(codes) <= {200, 503}, codes
         assert codes.count(200) >= 4
         assert codes.count(503) >= 1
-        assert all(seconds < 1.0 for code, seconds in results if code == 503)
+        # at once: well under a second alone; 2 s leaves room for a loaded CI machine
+        assert all(seconds < 2.0 for code, seconds in results if code == 503)
         assert all(answer.startswith(b"HTTP/1.1 408") for answer in stalled)
         assert httpx.get(f"{url}/ready", timeout=5).json()["dropped"] >= 1
         assert peak - baseline < 150_000_000, (baseline, peak)
@@ -292,3 +293,37 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_headers_that_never_finish_do_not_hold_a_connection() -> None:
+    from dynrag.serve.limits import header_timeout_protocol
+
+    port = _free_port()
+    config = uvicorn.Config(
+        create_app(SlowReranker(0.0)),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        timeout_keep_alive=1,
+        http=header_timeout_protocol(),
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+            start = time.perf_counter()
+            assert sock.recv(4096) == b""  # closed by the server
+            assert time.perf_counter() - start < 5
+        body = {"query": "q", "documents": ["a"]}  # a whole request is served as before
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/rerank", json=body).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
