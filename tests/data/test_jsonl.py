@@ -61,3 +61,20 @@ def test_a_writer_killed_mid_write_resumes_cleanly(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids)) > 2
     for line in path.read_text().splitlines():
         assert json.loads(line)["id"]  # every line is one whole record
+
+
+def test_every_jsonl_writer_reads_back_after_a_torn_line(tmp_path: Path) -> None:
+    # the eval generation cache crashed on a torn last line; the reward cache glued records
+    from dynrag.eval.runner import GenerationCache
+
+    path = tmp_path / "generations.jsonl"
+    cache = GenerationCache(path)
+    cache.put("a", answer="x")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"key": "b", "ans')  # a run killed mid-write
+    again = GenerationCache(path)  # reads what is whole
+    assert again.get("a") == {"key": "a", "answer": "x"}
+    assert again.get("b") is None
+    again.put("b", answer="y")
+    assert GenerationCache(path).get("b") == {"key": "b", "answer": "y"}
+    assert [r["key"] for r in read_jsonl(path)] == ["a", "b"]
