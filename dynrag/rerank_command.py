@@ -2,15 +2,15 @@
 
 Nothing is lost and nothing is unbounded:
 
-- The input is streamed, a batch at a time, so memory follows the batch, not the file. A file
-  is read twice: once to check every line before the model loads (a bad line is one line naming
-  the file and line, and no output is written), then to rerank it. Standard input (``-``) is
-  read once; a bad line stops the run where it stands.
+- The input is streamed, a batch at a time, so memory follows the batch, not the file. A regular
+  file is read twice: once to check every line before the model loads (a bad line is one line
+  naming the file and line, and no output is written), then to rerank it. Standard input
+  (``-``), a pipe or ``/dev/fd/N`` is read once; a bad line stops the run where it stands.
 - The output path is checked before the model loads. A regular file is written to a temporary
   file beside it and renamed into place when complete (through a symbolic link, onto the file it
   points to), so a failure or an interrupt leaves the old file or none; the new file gets the
-  old one's mode (else the umask's). Standard output (``-``), a pipe or a device is written
-  through, line by line.
+  old one's mode (else the umask's). Standard output (``-``, ``/dev/stdout`` even when
+  redirected to a file), a pipe or a device is written through, line by line.
 - SIGTERM and Ctrl-C remove the temporary file and end with one line (exit status 143 or 130).
 """
 
@@ -94,6 +94,26 @@ def query_and_passages(name: str, number: int, record: dict[str, Any]) -> tuple[
     return query, passages
 
 
+def _is_stdout(path: str) -> bool:
+    """Whether ``path`` is this process's standard output, to write through, never replace.
+
+    ``/dev/stdout``, ``/proc/self/fd/1``, or the file standard output is redirected to.
+    """
+    try:
+        out, target = os.fstat(sys.stdout.fileno()), os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (out.st_dev, out.st_ino) == (target.st_dev, target.st_ino)
+
+
+def _regular_file(path: str) -> bool:
+    """Whether ``path`` can be read twice (a pipe or ``/dev/fd/N`` is used up by one read)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 class _Output:
     """Where selections go: a temporary file renamed into place, or written through."""
 
@@ -102,13 +122,14 @@ class _Output:
         self.tmp: Path | None = None
         self.target: Path | None = None
         self.handle: IO[str]
-        if path == STDIO:
+        if path == STDIO or _is_stdout(path):  # /dev/stdout redirected to a file is stdout
             self.handle = sys.stdout
             return
         given = Path(path)
         if given.is_dir():
             raise SystemExit(f"{path}: a folder; give a file to write")
-        if given.exists() and not given.resolve().is_file():  # a pipe, a device: write through
+        special = str(given.resolve()).startswith(("/dev/", "/proc/"))
+        if given.exists() and (special or not given.resolve().is_file()):  # write through
             try:
                 self.handle = given.open("w", encoding="utf-8")
             except OSError as err:
@@ -178,7 +199,7 @@ def _rerank(args: argparse.Namespace, out: _Output) -> int:
     from tqdm.auto import tqdm
 
     name = "<stdin>" if args.input == STDIO else args.input
-    if args.input != STDIO:  # check every line before the model loads; keep none of them
+    if _regular_file(args.input):  # check every line before the model loads; keep none of them
         with _open_input(args.input) as source:
             for number, record in _lines(source, name):
                 query_and_passages(name, number, record)

@@ -123,8 +123,9 @@ class DynamicRAGRerank(PolicyOptions, BaseNodePostprocessor):
             self._reranker = reranker
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # LlamaIndex's own __setstate__ runs __init__ with the fields: the model loads by name
-        super().__setstate__(state)
+        # the fields through __init__: the model loads by name, and a failure is raised (the
+        # LlamaIndex default falls back to an adapter without a model)
+        self.__init__(**state["__dict__"])  # type: ignore[misc]
 
     @classmethod
     def class_name(cls) -> str:

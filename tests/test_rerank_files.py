@@ -173,3 +173,46 @@ def test_an_option_the_family_does_not_take_is_one_line(tmp_path: Path) -> None:
     assert len(message.splitlines()) == 1
     assert not (tmp_path / "o.jsonl").exists()
     assert not list(tmp_path.glob(".o.jsonl.*"))
+
+
+def test_dev_stdout_redirected_to_a_file_is_appended_not_replaced(
+    tiny_model_dir: Path, tmp_path: Path, hotpot_val: list[Any]
+) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_text(_jsonl(_rows(hotpot_val, 2)))
+    log = tmp_path / "all.jsonl"
+    log.write_text("earlier\n")
+    argv = [
+        "rerank",
+        "--model",
+        str(tiny_model_dir),
+        "--input",
+        str(src),
+        "--output",
+        "/dev/stdout",
+    ]
+    with log.open("a") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "dynrag.cli", *argv],
+            stdout=out, stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier"  # kept: >> was not turned into a replacement
+    assert len(lines) == 3
+
+
+def test_a_pipe_as_input_is_read_once(tiny_model_dir: Path, hotpot_val: list[Any]) -> None:
+    # --input <(zcat x.gz) is /dev/fd/N: a checking pass used it up and 0 lines were written
+    rows = _rows(hotpot_val, 2)
+    code = (
+        "import os, sys\n"
+        "from dynrag.cli import main\n"
+        "r, w = os.pipe()\n"
+        f"os.write(w, {_jsonl(rows).encode()!r}); os.close(w)\n"
+        f"sys.exit(main(['rerank', '--model', {str(tiny_model_dir)!r}, '--input', "
+        "f'/dev/fd/{r}', '--output', '-']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(done.stdout.splitlines()) == 2

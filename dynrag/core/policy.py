@@ -173,7 +173,10 @@ class SelectionPolicy(PolicyFields):
 
     @staticmethod
     def _distinct(
-        indices: list[int], passages: Sequence[Passage], seen: dict[str, int], cuts: list[str]
+        indices: list[int],
+        passages: Sequence[Passage],
+        seen: dict[tuple[int, str], int],
+        cuts: list[str],
     ) -> list[int]:
         """``indices`` without a passage whose text repeats an earlier one's (noted in ``cuts``).
 
@@ -226,7 +229,7 @@ class SelectionPolicy(PolicyFields):
                 else SelectionStatus.OK
             )
         cuts: list[str] = []
-        seen: dict[str, int] = {}
+        seen: dict[tuple[int, str], int] = {}
         indices = self._distinct(indices, passages, seen, cuts)
         if self.max_k is not None and len(indices) > self.max_k:
             cuts.append(f"max_k: cut {len(indices)} -> {self.max_k}")
@@ -235,8 +238,12 @@ class SelectionPolicy(PolicyFields):
         if len(indices) < floor:
             extra: list[int] = []
             for i in range(n):  # the next candidates in retrieval order, never a repeated text
+                if len(indices) + len(extra) >= floor:
+                    break
+                if i in indices:
+                    continue
                 key = _text_key(passages[i])
-                if len(indices) + len(extra) >= floor or i in indices or key in seen:
+                if key in seen:
                     continue
                 seen[key] = i
                 extra.append(i)
@@ -268,9 +275,17 @@ class SelectionPolicy(PolicyFields):
         return PolicyOutcome(indices=indices, status=status, notes=notes)
 
 
-def _text_key(passage: Passage) -> str:
-    """What makes two passages the same text: lower case, white space folded."""
-    return " ".join(passage.text.lower().split())
+def _text_key(passage: Passage) -> tuple[int, str]:
+    """What makes two passages the same text: lower case, white space folded.
+
+    Bounded work: a text longer than `WORK_CHARS` is told by its folded first `WORK_CHARS`
+    characters and its length.
+    """
+    from dynrag.core.passages import WORK_CHARS
+
+    text = passage.text
+    long = len(text) if len(text) > WORK_CHARS else 0
+    return long, " ".join(text[:WORK_CHARS].lower().split())
 
 
 class PolicyOptions(PolicyFields):

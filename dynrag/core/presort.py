@@ -176,7 +176,10 @@ def presort_ranking(
     method = check_presort(method)
     if method is None:
         return list(range(n)), None
-    scores = presort_scores(method, query, [passage_text(p) for p in passages])
+    from dynrag.core.passages import WORK_CHARS
+
+    # a huge passage is scored on its first WORK_CHARS characters, as every model reads it
+    scores = presort_scores(method, query, [passage_text(p)[:WORK_CHARS] for p in passages])
     order = sorted(range(n), key=lambda i: (-scores[i], i))
     return order, [scores[i] for i in order]
 

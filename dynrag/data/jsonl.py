@@ -62,27 +62,32 @@ def append_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     """Append records, one line each, flushed (a kill leaves whole lines, or a torn last one)."""
     with appending(path) as handle:
         for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.write(json.dumps(record) + "\n")  # ASCII: no U+2028 inside a line
         handle.flush()
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL file; a torn last line (from a killed writer) is skipped with a warning.
+    r"""Records of a JSONL file; a torn last line (from a killed writer) is skipped with a warning.
+
+    Lines end at ``\n`` only (not at U+2028 or other Unicode line breaks). A last line without
+    its ``\n`` is torn, whatever it holds: `appending` cuts it off, so it is recomputed.
 
     Raises:
-        ValueError: a malformed line other than the last (file and line are named).
+        ValueError: a malformed line other than a torn last one (file and line are named).
     """
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    torn = lines.pop()  # b"" when the file ends with its newline
+    if torn.strip():
+        logger.warning(
+            "%s:%d: incomplete last line skipped (interrupted write)", path, len(lines) + 1
+        )
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
         try:
-            yield json.loads(line)
-        except json.JSONDecodeError as err:
-            if number == len(lines):
-                logger.warning(
-                    "%s:%d: incomplete last line skipped (interrupted write)", path, number
-                )
-                return
-            msg = f"{path}:{number}: invalid JSON: {err.msg}"
+            yield json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            reason = err.msg if isinstance(err, json.JSONDecodeError) else "not UTF-8"
+            msg = f"{path}:{number}: invalid JSON: {reason}"
             raise ValueError(msg) from None

@@ -160,7 +160,7 @@ def create_app(
     try:
         from fastapi import FastAPI, HTTPException, Request
         from fastapi.exceptions import RequestValidationError
-        from fastapi.responses import JSONResponse
+        from fastapi.responses import JSONResponse, Response
     except ImportError as err:
         msg = "dynrag serve needs FastAPI and uvicorn: pip install 'dynrag[serve]'"
         raise ImportError(msg) from err
@@ -218,7 +218,7 @@ def create_app(
         """The served model: its name, family and own policy (what options left out take)."""
         return {"model": name, "kind": reranker.kind, "policy": reranker.policy.model_dump()}
 
-    async def rerank(body: RerankRequest, request: Request) -> RerankResponse:
+    async def rerank(body: RerankRequest, request: Request) -> Any:
         if len(body.documents) > max_documents:
             raise refuse(422, ["documents"], f"at most {max_documents} per request")
         if len(body.query) > max_query_chars:
@@ -233,11 +233,15 @@ def create_app(
             raise refuse(422, [], str(err)) from None
         documents = [_document(d) for d in body.documents]
         work = asyncio.ensure_future(batcher.submit(body.query, documents, policy))
+        gone = False
         try:
             while not work.done():  # a client that goes away takes its request with it
                 await asyncio.wait({work}, timeout=0.1)
                 if not work.done() and await request.is_disconnected():
+                    gone = True
                     work.cancel()
+            if gone and work.cancelled():  # nobody to answer: 499, not an error with traceback
+                return Response(status_code=499)
             selection = await work
         except Overloaded:
             retry = {"Retry-After": "1"}

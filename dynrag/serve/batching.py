@@ -69,13 +69,17 @@ class Batcher:
         if self.saturated:
             raise Overloaded
         future: asyncio.Future[Selection] = asyncio.get_running_loop().create_future()
+        pending = _Pending(query, list(documents), policy, future)
         self.live += 1
-        future.add_done_callback(self._answered)
-        self.queue.put_nowait(_Pending(query, list(documents), policy, future))
-        return await future
 
-    def _answered(self, future: asyncio.Future[Selection]) -> None:
-        self.live -= 1
+        def answered(done: asyncio.Future[Selection]) -> None:
+            self.live -= 1
+            if done.cancelled():  # its documents need not wait in the queue for the batcher
+                pending.documents = []
+
+        future.add_done_callback(answered)
+        self.queue.put_nowait(pending)
+        return await future
 
     async def _next(self) -> _Pending | None:
         """The next request whose client still waits (abandoned ones are dropped)."""
@@ -108,7 +112,13 @@ class Batcher:
             for item in batch:
                 groups.setdefault(item.policy, []).append(item)
             for policy, items in groups.items():
-                await self._rerank(policy, [i for i in items if not i.future.done()])
+                try:
+                    await self._rerank(policy, [i for i in items if not i.future.done()])
+                except Exception as err:  # never end the loop: fail this batch, serve the next
+                    logger.exception("a batch failed unexpectedly")
+                    for item in items:
+                        if not item.future.done():
+                            item.future.set_exception(err)
 
     async def _rerank(self, policy: SelectionPolicy, items: list[_Pending]) -> None:
         if not items:

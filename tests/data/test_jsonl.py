@@ -78,3 +78,17 @@ def test_every_jsonl_writer_reads_back_after_a_torn_line(tmp_path: Path) -> None
     again.put("b", answer="y")
     assert GenerationCache(path).get("b") == {"key": "b", "answer": "y"}
     assert [r["key"] for r in read_jsonl(path)] == ["a", "b"]
+
+
+def test_unicode_line_breaks_and_a_cut_character_survive(tmp_path: Path) -> None:
+    path = tmp_path / "samples.jsonl"
+    append_jsonl(path, [{"id": "1", "text": "a\u2028b\u2029c\x85d é"}])
+    assert next(read_jsonl(path))["text"] == "a\u2028b\u2029c\x85d é"
+    with path.open("ab") as fh:
+        fh.write(b'{"id": "2", "text": "caf' + "é".encode()[:1])  # cut mid-character
+    assert [r["id"] for r in read_jsonl(path)] == ["1"]  # the torn line is skipped
+    append_jsonl(path, [{"id": "2", "text": "ok"}])
+    assert [r["id"] for r in read_jsonl(path)] == ["1", "2"]
+    with path.open("a") as fh:
+        fh.write('{"id": "3"}')  # complete JSON but no newline: torn, recomputed
+    assert [r["id"] for r in read_jsonl(path)] == ["1", "2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import threading
 import time
@@ -124,8 +125,19 @@ def test_ready_says_saturated_while_the_queue_is_full() -> None:
         assert httpx.get(f"{url}/ready").status_code == 200
 
 
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def test_work_for_a_client_that_went_away_is_dropped() -> None:
     slow = SlowReranker(2.0)
+    errors = _Errors()
+    logging.getLogger("uvicorn.error").addHandler(errors)
     with serving(slow, max_queue=32, max_batch=1, batch_wait_ms=0) as url:
         first = threading.Thread(
             target=lambda: httpx.post(f"{url}/v1/rerank", json=_body(0), timeout=30)
@@ -148,6 +160,8 @@ def test_work_for_a_client_that_went_away_is_dropped() -> None:
         assert time.perf_counter() - start < 3.5  # its own 2 s, not behind six abandoned ones
         assert slow.queries == ["q0", "q99"]
         assert httpx.get(f"{url}/ready").json()["dropped"] == 6
+    logging.getLogger("uvicorn.error").removeHandler(errors)
+    assert not errors.records  # a disconnect is not an "Exception in ASGI application"
 
 
 def test_an_async_client_sees_the_413() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["FIELDS_NEW_AT_DEFAULT", "EncoderSettings"]
 
@@ -14,6 +14,11 @@ FIELDS_NEW_AT_DEFAULT: frozenset[str] = frozenset({"similarities", "similarity_l
 The one list: ``dynrag-train``'s run-directory hash leaves the same fields out while they hold
 their defaults, so that run directories made before a field existed still match their hash.
 """
+
+
+MAX_HEAD_WEIGHTS = 50_000_000
+"""The most weights the heads of one model may have (200 MB in float32; the shipped model's five
+heads have about 0.7 million)."""
 
 
 class EncoderSettings(BaseModel):
@@ -77,3 +82,15 @@ class EncoderSettings(BaseModel):
         gt=0,
         description="Calibration of the cut distribution (fitted after training).",
     )
+
+    @model_validator(mode="after")
+    def _head_size(self) -> EncoderSettings:
+        """The heads' size as a whole, bounded before any is built (each field alone may pass)."""
+        weights = self.members * 16 * self.layers * self.d_model**2  # two encoders of 8 d^2
+        if weights > MAX_HEAD_WEIGHTS:
+            msg = (
+                f"members x layers x d_model make heads of about {weights:,} weights, over "
+                f"{MAX_HEAD_WEIGHTS:,}: this is not a dynrag model folder"
+            )
+            raise ValueError(msg)
+        return self
