@@ -106,12 +106,19 @@ def _is_stdout(path: str) -> bool:
     return (out.st_dev, out.st_ino) == (target.st_dev, target.st_ino)
 
 
-def _regular_file(path: str) -> bool:
-    """Whether ``path`` can be read twice (a pipe or ``/dev/fd/N`` is used up by one read)."""
-    try:
-        return stat.S_ISREG(os.stat(path).st_mode)
-    except OSError:
+def _read_twice(path: str) -> bool:
+    """Whether ``path`` is checked in a first pass: not stdin, a pipe, a device or a socket.
+
+    ``/dev/fd/N`` of a pipe is used up by one read. A path that is missing or a folder is
+    checked, so that the check names it before the model loads.
+    """
+    if path == STDIO:
         return False
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return True
+    return not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode))
 
 
 class _Output:
@@ -199,7 +206,7 @@ def _rerank(args: argparse.Namespace, out: _Output) -> int:
     from tqdm.auto import tqdm
 
     name = "<stdin>" if args.input == STDIO else args.input
-    if _regular_file(args.input):  # check every line before the model loads; keep none of them
+    if _read_twice(args.input):  # check every line before the model loads; keep none of them
         with _open_input(args.input) as source:
             for number, record in _lines(source, name):
                 query_and_passages(name, number, record)
