@@ -277,6 +277,10 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
                     return r.status_code, time.perf_counter() - start
 
                 await asyncio.gather(*(quitter(i) for i in range(40)))
+                for _ in range(100):  # the storm's requests are cancelled as their clients go
+                    if (await client.get(f"{url}/ready")).json()["waiting"] == 0:
+                        break
+                    await asyncio.sleep(0.1)
                 return await asyncio.gather(*(one(i) for i in range(80)))
 
         def stall() -> bytes:  # a body that never arrives
@@ -297,7 +301,8 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
         codes = [code for code, _ in results]
         assert set(codes) <= {200, 503}, codes
         assert codes.count(200) >= 4
-        assert codes.count(503) >= 1
+        # whether the burst overflows depends on the machine's speed: the refusal itself is
+        # tested deterministically in test_past_the_queue_bound_requests_are_refused_at_once
         # at once: well under a second alone; 2 s leaves room for a loaded CI machine
         assert all(seconds < 2.0 for code, seconds in results if code == 503)
         assert all(answer.startswith(b"HTTP/1.1 408") for answer in stalled)
