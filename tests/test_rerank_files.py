@@ -125,7 +125,8 @@ def test_an_interrupt_leaves_no_part_file_and_one_line(
     time.sleep(2)  # the model is loaded and reranking
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == code, err[-2000:]
+    # 130/143 as returned; on a fresh CI machine Python once re-raised SIGINT at exit (-2)
+    assert proc.returncode in (code, -sig), err[-2000:]
     assert not list(tmp_path.glob(".*.part"))
     assert not out.exists()
     assert "Traceback" not in err
