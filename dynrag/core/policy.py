@@ -16,6 +16,7 @@ __all__ = [
     "PolicyOptions",
     "PolicyOutcome",
     "SelectionPolicy",
+    "refuse_unknown",
     "with_top_n",
 ]
 
@@ -63,6 +64,21 @@ class PolicyFields(BaseModel):
 
 POLICY_FIELDS: tuple[str, ...] = tuple(PolicyFields.model_fields)
 """The names of the policy's options."""
+
+
+def refuse_unknown(family: str, options: Iterable[str], takes: str) -> None:
+    """The one check of a family's keyword options: anything but a policy field is refused.
+
+    Raises:
+        TypeError: an option that is no policy field, named with what the family takes.
+    """
+    unknown = sorted(set(options) - set(POLICY_FIELDS))
+    if unknown:
+        msg = (
+            f"the {family} family does not take {', '.join(unknown)}; it takes {takes} and "
+            f"the policy fields {', '.join(POLICY_FIELDS)}"
+        )
+        raise TypeError(msg)
 
 
 def with_top_n(options: dict[str, Any], top_n: int | None) -> dict[str, Any]:

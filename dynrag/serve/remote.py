@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from dynrag.core.interface import Reranker
-from dynrag.core.policy import POLICY_FIELDS, SelectionPolicy
+from dynrag.core.policy import SelectionPolicy, refuse_unknown
 from dynrag.core.types import Passage, Selection, SelectionStatus
 
 __all__ = ["RemoteReranker"]
@@ -55,13 +55,7 @@ class RemoteReranker(Reranker):
         """
         import httpx
 
-        unknown = sorted(set(policy_fields) - set(POLICY_FIELDS))
-        if unknown:
-            msg = (
-                f"the url family (a dynrag serve client) does not take {', '.join(unknown)}; "
-                "it takes policy, timeout, retries, max_concurrency and the policy fields"
-            )
-            raise TypeError(msg)
+        refuse_unknown("url", policy_fields, "policy, timeout, retries, max_concurrency")
         if policy is not None and policy_fields:
             msg = "pass either policy= or policy fields such as max_k=, not both"
             raise ValueError(msg)

@@ -7,13 +7,11 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from serve_loopback import free_port, serving, wait_healthy
 
 from dynrag.core.interface import Reranker
 from dynrag.core.policy import SelectionPolicy
@@ -47,35 +45,6 @@ class SlowReranker(Reranker):
                 )
             )
         return out
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(reranker: Reranker, **options: Any) -> Iterator[str]:
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(reranker, **options), host="127.0.0.1", port=port, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def _body(i: int) -> dict[str, Any]:
@@ -241,7 +210,7 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
 
     import psutil
 
-    port = _free_port()
+    port = free_port()
     script = shutil.which("dynrag") or str(Path(sys.executable).parent / "dynrag")
     proc = subprocess.Popen(
         [
@@ -254,12 +223,7 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
     url = f"http://127.0.0.1:{port}"
     bodies = [{"query": ex["question"], "documents": ex["passages"]} for ex in hotpot_val[:8]]
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_healthy(url, tries=600)  # a fresh process loads the model first
         assert httpx.post(f"{url}/v1/rerank", json=bodies[0], timeout=60).status_code == 200
         server = psutil.Process(proc.pid)
         baseline = server.memory_info().rss
@@ -317,32 +281,13 @@ def test_dynrag_serve_under_disconnects_slow_clients_and_overload(
 def test_headers_that_never_finish_do_not_hold_a_connection() -> None:
     from dynrag.serve.limits import header_timeout_protocol
 
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(SlowReranker(0.0)),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        timeout_keep_alive=1,
-        http=header_timeout_protocol(),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    options = {"timeout_keep_alive": 1, "http": header_timeout_protocol()}
+    with serving(SlowReranker(0.0), uvicorn_options=options) as url:
+        port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(b"POST /v1/rerank HTTP/1.1\r\nHost: x\r\n")  # headers never finish
             start = time.perf_counter()
             assert sock.recv(4096) == b""  # closed by the server
             assert time.perf_counter() - start < 5
         body = {"query": "q", "documents": ["a"]}  # a whole request is served as before
-        assert httpx.post(f"http://127.0.0.1:{port}/v1/rerank", json=body).status_code == 200
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        assert httpx.post(f"{url}/v1/rerank", json=body).status_code == 200

@@ -8,48 +8,19 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from serve_loopback import free_port, serving
 
 from dynrag import DynamicReranker, GenerativeReranker, SelectionPolicy
 from dynrag.serve.app import create_app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def _serving(reranker: Any, **options: Any) -> Iterator[str]:
-    port = _free_port()
-    app = create_app(reranker, **options)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(tiny_reranker: Any) -> Iterator[str]:
-    with _serving(tiny_reranker, max_body_bytes=200_000, max_documents=50) as url:
+    with serving(tiny_reranker, max_body_bytes=200_000, max_documents=50) as url:
         yield url
 
 
@@ -179,7 +150,7 @@ def test_dynrag_serve_command(
     import sys
     from pathlib import Path
 
-    port = _free_port()
+    port = free_port()
     script = shutil.which("dynrag") or str(Path(sys.executable).parent / "dynrag")
     proc = subprocess.Popen(
         [
@@ -371,7 +342,7 @@ def test_the_client_takes_the_served_models_own_policy(
     # A client with no options used to send min_k=0/allow_empty=True, undoing the server's own.
     own = SelectionPolicy(min_k=1, max_k=3, allow_empty=False)
     served = GenerativeReranker(tiny_reranker.backend, max_passage_tokens=64, policy=own)
-    with _serving(served) as url:
+    with serving(served) as url:
         info = httpx.get(f"{url}/v1/model").json()
         assert info["kind"] == "generative"
         assert SelectionPolicy.model_validate(info["policy"]) == own
@@ -416,7 +387,7 @@ def test_mixed_load_of_good_and_bad_requests(
 
     import psutil
 
-    port = _free_port()
+    port = free_port()
     script = shutil.which("dynrag") or str(Path(sys.executable).parent / "dynrag")
     proc = subprocess.Popen(
         [

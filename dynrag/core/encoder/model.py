@@ -31,7 +31,7 @@ from dynrag.core.encoder.settings import FIELDS_NEW_AT_DEFAULT, EncoderSettings
 from dynrag.core.interface import Reranker
 from dynrag.core.loading import ModelConfig, ResolvedModel
 from dynrag.core.passages import WORK_CHARS, count_tokens_bounded, cut_texts
-from dynrag.core.policy import POLICY_FIELDS, SelectionPolicy
+from dynrag.core.policy import SelectionPolicy, refuse_unknown
 from dynrag.core.presort import bm25_scores
 from dynrag.core.types import (
     ParseResult,
@@ -364,13 +364,7 @@ def load_encoder(
         TypeError: an option this family does not take (named).
         ValueError: both ``policy`` and policy fields.
     """
-    unknown = sorted(set(policy_fields) - set(POLICY_FIELDS))
-    if unknown:
-        msg = (
-            f"the encoder family does not take {', '.join(unknown)}; it takes device, "
-            f"batch_size, policy and the policy fields {', '.join(POLICY_FIELDS)}"
-        )
-        raise TypeError(msg)
+    refuse_unknown("encoder", policy_fields, "device, batch_size, policy")
     if dtype not in (None, "float32", "fp32"):
         msg = f"the encoder family runs in float32; dtype={dtype!r} is not supported"
         raise ValueError(msg)
